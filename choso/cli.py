@@ -1,0 +1,147 @@
+"""The ``choso`` command: serve, worker, beat, db, demo, user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Chợ Số: the cashless marketplace of Thanh Hóa.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+user_app = typer.Typer(help="Accounts that cannot register themselves.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (Redis mode only).")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Run the web app. Without CHOSO_REDIS_URL it also runs jobs and the schedule in process."""
+    import uvicorn
+
+    from choso.settings import get_settings
+
+    if get_settings().embedded_jobs and workers != 1:
+        raise typer.BadParameter("embedded mode runs jobs in process: use one worker, or set CHOSO_REDIS_URL")
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+    )
+
+
+def _require_redis() -> None:
+    from choso.settings import get_settings
+
+    if get_settings().embedded_jobs:
+        typer.echo("CHOSO_REDIS_URL is not set: embedded mode runs jobs inside `choso serve`.", err=True)
+        raise typer.Exit(2)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker on the Redis broker (extra arguments go to Celery)."""
+    _require_redis()
+    from choso.jobs import run_worker
+    from choso.settings import get_settings
+
+    queue = get_settings().task_queue
+    run_worker([f"--concurrency={concurrency}", f"--loglevel={loglevel}", f"--queues={queue}", *ctx.args])
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat(
+    ctx: typer.Context,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run Celery beat, which publishes the periodic jobs (extra arguments go to Celery)."""
+    _require_redis()
+    from choso.jobs import run_beat
+    from choso.settings import get_settings
+
+    schedule_file = get_settings().data_dir / "celerybeat-schedule"
+    schedule_file.parent.mkdir(parents=True, exist_ok=True)
+    run_beat([f"--loglevel={loglevel}", f"--schedule={schedule_file}", *ctx.args])
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION."""
+    from choso import migrate
+
+    migrate.upgrade(revision=revision)
+    typer.echo(f"database at revision {migrate.current_revision()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision."""
+    from choso import migrate
+
+    typer.echo(migrate.current_revision() or "empty")
+
+
+@app.command()
+def demo() -> None:
+    """Load Thanh Hóa demo data (producers, agencies, buyers, products); safe to run twice."""
+    from choso import demo as demo_data
+    from choso import migrate
+
+    from choso.jobs import embedded_runner
+    from choso.settings import get_settings
+
+    migrate.upgrade()
+    created = demo_data.load()
+    if get_settings().embedded_jobs:
+        embedded_runner().drain()  # the welcome notifications, before the process exits
+    if created:
+        typer.echo("demo data loaded; every demo account's password is: " + demo_data.DEMO_PASSWORD)
+        for email, role in demo_data.DEMO_LOGINS:
+            typer.echo(f"  {role:<15} {email}")
+    else:
+        typer.echo("demo data already present")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Login email.")],
+    full_name: Annotated[str, typer.Option(help="Full name.")],
+    role: Annotated[
+        str, typer.Option(help="operator (others register, or an operator creates them).")
+    ] = "operator",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Create an operator account."""
+    from choso.db import session_scope
+    from choso.errors import DomainError
+    from market import parties
+
+    if role != "operator":
+        raise typer.BadParameter("only operator accounts are created here", param_hint="--role")
+    with session_scope() as session:
+        try:
+            user = parties.create_operator(session, email=email, full_name=full_name, password=password)
+        except DomainError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"operator {user.email} created (id {user.id})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Background jobs: one Celery app, two ways to run it.
+
+* ``CHOSO_REDIS_URL`` set: Redis is broker and result backend; ``choso worker`` and
+  ``choso beat`` are real Celery processes.
+* unset (embedded): the app process runs jobs on a small thread pool and the periodic
+  schedule on a scheduler thread, with the same task code, so ``choso serve`` alone is a
+  complete system.
+
+Either way a job caused by a database change is published only after that change commits
+(:func:`enqueue_after_commit`); a rollback drops it. Jobs are written to be idempotent:
+Redis delivery is at-least-once (``acks_late``), and a retried job must not act twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Celery, Task
+from celery.schedules import maybe_schedule
+from celery.signals import worker_process_init
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from choso.db import dispose_engine
+from choso.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+TASK_MODULES = ["market.tasks"]
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "purge-expired-credentials": {
+        "task": "market.purge_expired_credentials",
+        "schedule": timedelta(hours=1),
+    },
+}
+
+celery_app = Celery("choso", include=TASK_MODULES)
+
+
+def configure(settings: Settings) -> None:
+    """(Re)apply settings to the Celery app; tests call it after changing the environment."""
+    celery_app.conf.update(
+        broker_url=settings.redis_url or "memory://",
+        result_backend=settings.redis_url or "disabled://",
+        task_default_queue=settings.task_queue,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        enable_utc=True,
+        timezone=settings.timezone,
+        task_acks_late=True,  # a job lost with its worker is redelivered (jobs are idempotent)
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        result_expires=timedelta(days=1),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        beat_schedule=BEAT_SCHEDULE,
+    )
+
+
+configure(get_settings())
+
+
+@worker_process_init.connect
+def _fresh_engine_after_fork(**_: Any) -> None:
+    # A forked worker child must not reuse the parent's database connections.
+    dispose_engine()
+
+
+class EmbeddedRunner:
+    """Runs published jobs on threads of the app process (embedded mode)."""
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="choso-job")
+        self._futures: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        future = self._executor.submit(self._run, task, args, kwargs)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    @staticmethod
+    def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        result = task.apply(args=args, kwargs=kwargs)
+        if result.failed():
+            log.error("job %s failed: %s\n%s", task.name, result.result, result.traceback)
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait for every job submitted so far (and any they submit); True if all finished."""
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        while True:
+            with self._lock:
+                pending = set(self._futures)
+            if not pending:
+                return True
+            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            if remaining <= 0:
+                return False
+            wait(pending, timeout=remaining)
+
+
+_runner: EmbeddedRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def embedded_runner() -> EmbeddedRunner:
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            _runner = EmbeddedRunner(get_settings().embedded_job_threads)
+        return _runner
+
+
+def dispatch(task: Task, *args: Any, **kwargs: Any) -> None:
+    """Publish a job now: to Redis, or to the embedded runner."""
+    settings = get_settings()
+    if settings.embedded_jobs:
+        embedded_runner().submit(task, args, kwargs)
+    else:
+        task.apply_async(args=args, kwargs=kwargs, queue=settings.task_queue)
+
+
+_PENDING_KEY = "choso_pending_jobs"
+
+
+def enqueue_after_commit(session: Session, task: Task, *args: Any, **kwargs: Any) -> None:
+    """Publish ``task`` once the session's current transaction commits; never if it rolls back."""
+    session.info.setdefault(_PENDING_KEY, []).append((task, args, kwargs))
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_pending(session: Session) -> None:
+    for task, args, kwargs in session.info.pop(_PENDING_KEY, []):
+        try:
+            dispatch(task, *args, **kwargs)
+        except Exception:
+            # The data is committed; a broker outage must not turn the request into an error.
+            # Periodic sweeps re-derive work from the database for jobs that matter.
+            log.exception("could not publish job %s after commit", task.name)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unpublished(session: Session, transaction: SessionTransaction) -> None:
+    # After a commit the list is already empty; what is left belonged to a rolled-back
+    # (or abandoned) transaction and must never run.
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
+class EmbeddedScheduler:
+    """Runs the beat schedule inside the app process (embedded mode)."""
+
+    def __init__(self, schedule: dict[str, dict[str, Any]], tick_seconds: float = 5.0) -> None:
+        self._entries = {
+            name: maybe_schedule(entry["schedule"], app=celery_app) for name, entry in schedule.items()
+        }
+        self._tasks = {name: entry["task"] for name, entry in schedule.items()}
+        now = celery_app.now()
+        self._last_run = dict.fromkeys(schedule, now)
+        self._tick = tick_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="choso-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def run_due(self) -> list[str]:
+        ran = []
+        for name, entry in self._entries.items():
+            due, _next = entry.is_due(self._last_run[name])
+            if due:
+                self._last_run[name] = celery_app.now()
+                dispatch(celery_app.tasks[self._tasks[name]])
+                ran.append(name)
+        return ran
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._tick):
+            try:
+                self.run_due()
+            except Exception:
+                log.exception("embedded scheduler tick failed")
+
+
+def run_worker(argv: list[str]) -> None:
+    celery_app.worker_main(["worker", *argv])
+
+
+def run_beat(argv: list[str]) -> None:
+    celery_app.start(["beat", *argv])

@@ -1,0 +1,7 @@
+"""Every table of every domain package, so that metadata (and Alembic) sees them all."""
+
+from sqlmodel import SQLModel
+
+import market.models  # noqa: F401
+
+metadata = SQLModel.metadata

@@ -1,0 +1,82 @@
+"""Configuration, read from ``CHOSO_*`` environment variables (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHOSO_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Where embedded mode keeps its files.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in data_dir.")
+    redis_url: str | None = Field(
+        None, description="Broker and result backend for Celery; unset means embedded (in-process) jobs."
+    )
+    task_queue: str = Field("choso", description="Celery queue the app publishes to and workers consume.")
+    secret_key: str = Field("", description="Signs CSRF tokens; empty means a key generated into data_dir.")
+    default_locale: str = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    session_days: int = Field(14, ge=1)
+    api_token_days: int = Field(30, ge=1)
+    cookie_secure: bool = Field(False, description="Mark cookies Secure (set it behind HTTPS).")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per account in the window.")
+    login_max_failures_per_ip: int = Field(30, ge=1)
+    login_window_seconds: int = Field(900, ge=1)
+
+    run_scheduler: bool = Field(True, description="Embedded mode: run periodic jobs inside the app process.")
+    embedded_job_threads: int = Field(2, ge=1)
+
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = Field("", description="Empty means Stripe itself; set it for a sandbox server.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, url: str) -> str:
+        # psycopg 3 is the driver we ship; plain postgresql:// would ask SQLAlchemy for psycopg2.
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def embedded_jobs(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'choso.sqlite3').resolve()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        # Embedded mode keeps one generated key so sessions and CSRF tokens survive a restart.
+        key_file = self.data_dir / "secret.key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()

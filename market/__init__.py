@@ -1,0 +1,1 @@
+"""The market: parties (users, organisations), authentication, catalogue, notifications."""

@@ -1,0 +1,45 @@
+"""In-app notifications: written idempotently by jobs, shown on the account page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from choso.i18n import N_, gettext_
+from market.models import Notification
+
+MESSAGES = {
+    "welcome": N_("Welcome to Chợ Số, %(name)s! Your account is ready."),
+}
+
+
+def deliver(session: Session, *, user_id: int, kind: str, params: dict[str, Any], dedupe_key: str) -> bool:
+    """Write the notification unless one with this key exists; True if written now."""
+    if kind not in MESSAGES:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if session.exec(select(Notification.id).where(Notification.dedupe_key == dedupe_key)).first():
+        return False
+    session.add(Notification(user_id=user_id, kind=kind, params=params, dedupe_key=dedupe_key))
+    try:
+        session.commit()
+    except IntegrityError:  # the same job ran concurrently and won
+        session.rollback()
+        return False
+    return True
+
+
+def for_user(session: Session, user_id: int, limit: int = 20) -> list[Notification]:
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.user_id == user_id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())  # type: ignore[attr-defined]
+            .limit(limit)
+        )
+    )
+
+
+def render(notification: Notification) -> str:
+    return gettext_(MESSAGES[notification.kind]) % notification.params

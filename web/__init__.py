@@ -1,0 +1,1 @@
+"""The HTTP edge: JSON API under /api/v1, server-rendered pages, health check."""

@@ -1,0 +1,54 @@
+"""Browsing the catalogue (public)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from market import catalog
+from market.models import Organisation, Role, User
+from web.api.schemas import Page, ProductOut
+from web.deps import DB, api_role
+
+router = APIRouter(prefix="/products", tags=["catalogue"])
+
+
+@router.get("", response_model=Page[ProductOut])
+def list_products(
+    session: DB,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    producer_id: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Page[ProductOut]:
+    rows, total = catalog.list_products(
+        session, query=q, category=category, producer_id=producer_id, limit=limit, offset=offset
+    )
+    return Page[ProductOut](
+        items=[ProductOut.of(p, o) for p, o in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{product_id}", response_model=ProductOut)
+def get_product(product_id: int, session: DB) -> ProductOut:
+    return ProductOut.of(*catalog.get_product(session, product_id))
+
+
+Producer = Annotated[User, Depends(api_role(Role.PRODUCER))]
+
+
+@router.post("", status_code=201, response_model=ProductOut)
+def create_product(data: catalog.ProductIn, user: Producer, session: DB) -> ProductOut:
+    """List a product for the caller's own business."""
+    product = catalog.create_product(session, user, data)
+    return ProductOut.of(*catalog.get_product(session, product.id or 0))
+
+
+@router.patch("/{product_id}", response_model=ProductOut)
+def update_product(product_id: int, data: catalog.ProductUpdate, user: Producer, session: DB) -> ProductOut:
+    """Change price, stock, description or visibility of one of the caller's own listings."""
+    product = catalog.update_product(session, user, product_id, data)
+    producer = session.get_one(Organisation, product.producer_id)
+    return ProductOut.of(product, producer)

@@ -1,0 +1,130 @@
+"""Response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from market.models import Organisation, Product, Role, User
+from market.places import describe
+from market.taxcode import format_tax_code
+
+
+class OrganisationOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    tax_code: str | None
+    place: str
+
+    @classmethod
+    def of(cls, org: Organisation) -> OrganisationOut:
+        return cls(
+            id=org.id or 0,
+            kind=org.kind,
+            name=org.name,
+            tax_code=format_tax_code(org.tax_code) if org.tax_code else None,
+            place=describe(org.province_code, org.ward_code),
+        )
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    full_name: str
+    phone: str | None
+    role: Role
+    locale: str
+    place: str
+    organisation: OrganisationOut | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User, organisation: Organisation | None) -> UserOut:
+        return cls(
+            id=user.id or 0,
+            email=user.email,
+            full_name=user.full_name,
+            phone=user.phone,
+            role=user.role,
+            locale=user.locale,
+            place=describe(user.province_code, user.ward_code),
+            organisation=OrganisationOut.of(organisation) if organisation else None,
+            created_at=user.created_at,
+        )
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str = Field(default="api", min_length=1, max_length=80)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_at: datetime
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    message: str
+    created_at: datetime
+    read: bool
+
+
+class ProductOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    category: str
+    unit: str
+    price_vnd: int
+    stock: int
+    ocop_stars: int | None
+    producer: OrganisationOut
+
+    @classmethod
+    def of(cls, product: Product, producer: Organisation) -> ProductOut:
+        return cls(
+            id=product.id or 0,
+            name=product.name,
+            description=product.description,
+            category=product.category,
+            unit=product.unit,
+            price_vnd=product.price_vnd,
+            stock=product.stock,
+            ocop_stars=product.ocop_stars,
+            producer=OrganisationOut.of(producer),
+        )
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class WardOut(BaseModel):
+    code: int
+    name: str
+
+
+class ProvinceOut(BaseModel):
+    code: int
+    name: str
+
+
+class HealthOut(BaseModel):
+    status: str
+    database: str
+    broker: str

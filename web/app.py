@@ -1,0 +1,126 @@
+"""The FastAPI application: JSON API, pages, static files, health check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from choso import jobs, migrate
+from choso.db import check_database
+from choso.i18n import current_locale, negotiate_locale
+from choso.settings import get_settings
+from web import api, pages
+from web.api.schemas import HealthOut
+from web.deps import CSRF_COOKIE, new_csrf_seed
+from web.errors import install_error_handlers
+from web.i18n import LOCALE_COOKIE
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@asynccontextmanager
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    scheduler = None
+    if settings.embedded_jobs:
+        # Embedded mode is one process: it keeps its own schema current and runs the schedule.
+        await run_in_threadpool(migrate.upgrade)
+        if settings.run_scheduler:
+            scheduler = jobs.EmbeddedScheduler(jobs.BEAT_SCHEDULE)
+            scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+        if settings.embedded_jobs:
+            await run_in_threadpool(jobs.embedded_runner().drain, 30.0)
+
+
+async def locale_and_csrf_cookie(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    is_api = request.url.path.startswith("/api/")
+    locale = negotiate_locale(
+        request.query_params.get("lang"),
+        request.cookies.get(LOCALE_COOKIE),
+        request.headers.get("accept-language") if is_api else None,
+        get_settings().default_locale,
+    )
+    token = current_locale.set(locale)
+    seed = request.cookies.get(CSRF_COOKIE)
+    fresh_seed = None if seed and 16 <= len(seed) <= 64 else new_csrf_seed()
+    request.state.csrf_seed = fresh_seed or seed
+    request.state.user = None
+    try:
+        response = await call_next(request)
+    finally:
+        current_locale.reset(token)
+    if fresh_seed and not is_api:
+        response.set_cookie(
+            CSRF_COOKIE, fresh_seed, httponly=True, samesite="lax", secure=get_settings().cookie_secure
+        )
+    response.headers.setdefault("Content-Language", locale)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _broker_status() -> str:
+    settings = get_settings()
+    if settings.embedded_jobs:
+        return "embedded"
+    client = redis.Redis.from_url(settings.redis_url or "", socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+        return "ok"
+    except redis.RedisError:
+        return "unreachable"
+    finally:
+        client.close()
+
+
+def _database_status() -> str:
+    try:
+        check_database()
+        return "ok"
+    except Exception:  # any driver error means the same thing here: not serving
+        log.exception("health check: database unreachable")
+        return "unreachable"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Chợ Số API",
+        version="1",
+        description="The cashless marketplace of Thanh Hóa: parties, catalogue, orders and payments.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.middleware("http")(locale_and_csrf_cookie)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router, prefix="/api/v1")
+    app.include_router(pages.router)
+
+    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    def healthz() -> JSONResponse:
+        """Database and broker reachability; 503 when either is down."""
+        database, broker = _database_status(), _broker_status()
+        healthy = database == "ok" and broker in ("ok", "embedded")
+        body = HealthOut(status="ok" if healthy else "degraded", database=database, broker=broker)
+        return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
+
+    return app

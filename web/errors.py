@@ -1,0 +1,94 @@
+"""One error shape for the API, friendly pages for browsers, and never a bare 500.
+
+API errors: ``{"error": {"code": ..., "message": ..., "field": ..., "details": [...]}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from choso.errors import DomainError
+from choso.i18n import N_, gettext_
+from web.deps import LoginRequired
+from web.pages.common import render
+from web.validation import describe_errors
+
+log = logging.getLogger(__name__)
+
+_HTTP_MESSAGES = {
+    400: ("bad_request", N_("The request is not valid.")),
+    401: ("not_authenticated", N_("Please log in first.")),
+    403: ("forbidden", N_("Your role does not allow this.")),
+    404: ("not_found", N_("This page or object does not exist.")),
+    405: ("method_not_allowed", N_("This method is not allowed here.")),
+    413: ("too_large", N_("The request is too large.")),
+    415: ("unsupported_media_type", N_("This content type is not supported.")),
+    422: ("invalid_input", N_("Some fields are not valid.")),
+    429: ("rate_limited", N_("Too many requests. Try again later.")),
+    500: ("internal_error", N_("Something went wrong on our side. It has been logged.")),
+}
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    field: str | None = None,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"code": code, "message": message}
+        if field:
+            body["field"] = field
+        if details:
+            body["details"] = details
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+    context = {"status": status, "message": message, "details": details or []}
+    return render(request, "error.html", context, status=status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, LoginRequired) and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    message = gettext_(exc.message) % exc.params if exc.params else gettext_(exc.message)
+    return error_response(request, exc.status_code, exc.code, message, field=exc.field, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    details = describe_errors(exc.errors())
+    code, message = _HTTP_MESSAGES[422]
+    return error_response(request, 422, code, gettext_(message), details=details)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", N_("The request is not valid.")))
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, code, gettext_(message), headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    code, message = _HTTP_MESSAGES[500]
+    return error_response(request, 500, code, gettext_(message))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)

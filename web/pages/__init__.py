@@ -1,0 +1,10 @@
+"""Server-rendered pages. Every unsafe request to them must carry a valid CSRF token."""
+
+from fastapi import APIRouter, Depends
+
+from web.deps import csrf_protect
+from web.pages import account, auth, public
+
+router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
+for module in (public, auth, account):
+    router.include_router(module.router)

@@ -1,0 +1,82 @@
+"""A logged-in user's own page, and the operator's back office."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from choso.errors import DomainError
+from market import notifications, parties
+from market.models import Organisation, Product, Role, User
+from market.places import THANH_HOA, describe, wards_of
+from market.taxcode import format_tax_code
+from web.deps import DB, page_role, page_user
+from web.pages.common import form_errors_from, form_text, render
+
+router = APIRouter()
+Operator = Annotated[User, Depends(page_role(Role.OPERATOR))]
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, session: DB, user: Annotated[User, Depends(page_user)]) -> HTMLResponse:
+    organisation = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+    items = notifications.for_user(session, user.id or 0)
+    return render(
+        request,
+        "account.html",
+        {
+            "organisation": organisation,
+            "organisation_tax_code": format_tax_code(organisation.tax_code)
+            if organisation and organisation.tax_code
+            else "",
+            "place": describe(user.province_code, user.ward_code),
+            "notifications": [(n, notifications.render(n)) for n in items],
+        },
+    )
+
+
+def _operator_context(session: DB) -> dict[str, object]:
+    role_counts = dict(session.exec(select(User.role, func.count()).group_by(User.role)).all())
+    organisations = session.exec(select(Organisation).order_by(col(Organisation.name))).all()
+    product_count = session.exec(select(func.count()).select_from(Product)).one()
+    return {
+        "role_counts": role_counts,
+        "organisations": organisations,
+        "product_count": product_count,
+        "wards": wards_of(THANH_HOA),
+        "format_tax_code": format_tax_code,
+    }
+
+
+@router.get("/operator", response_class=HTMLResponse)
+def operator_home(request: Request, session: DB, _operator: Operator) -> HTMLResponse:
+    return render(request, "operator.html", {**_operator_context(session), "values": {}, "errors": {}})
+
+
+@router.post("/operator/agency-officers", response_class=HTMLResponse)
+async def operator_create_officer(request: Request, session: DB, operator: Operator) -> Response:
+    form = await request.form()
+    fields = ("email", "full_name", "agency_name", "agency_tax_code", "ward_code", "street")
+    values = {name: form_text(form, name, 254) for name in fields}
+    try:
+        data = parties.AgencyOfficerIn.model_validate(
+            {
+                "email": values["email"],
+                "password": form_text(form, "password", 1024),
+                "full_name": values["full_name"],
+                "agency_name": values["agency_name"],
+                "agency_tax_code": values["agency_tax_code"] or None,
+                "address": {"ward_code": values["ward_code"], "street": values["street"]},
+            }
+        )
+        parties.create_agency_officer(session, operator, data)
+    except (ValidationError, DomainError) as exc:
+        status = exc.status_code if isinstance(exc, DomainError) else 422
+        context = {**_operator_context(session), "values": values, "errors": form_errors_from(exc)}
+        return render(request, "operator.html", context, status=status)
+    return RedirectResponse("/operator?created=1", status_code=303)

@@ -1,0 +1,87 @@
+"""Public pages: home, catalogue, language switch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from choso.i18n import SUPPORTED_LOCALES
+from choso.settings import get_settings
+from market import catalog
+from market.models import User
+from market.places import describe
+from market.taxcode import format_tax_code
+from web.deps import DB, page_user_optional
+from web.i18n import LOCALE_COOKIE
+from web.pages.common import render, safe_next
+
+router = APIRouter()
+Viewer = Annotated[User | None, Depends(page_user_optional)]
+PAGE_SIZE = 24
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: DB, _viewer: Viewer) -> HTMLResponse:
+    newest, total = catalog.list_products(session, limit=8)
+    return render(request, "home.html", {"products": newest, "product_count": total})
+
+
+@router.get("/products", response_class=HTMLResponse)
+def products(
+    request: Request,
+    session: DB,
+    _viewer: Viewer,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> HTMLResponse:
+    category = category if category in catalog.CATEGORIES else None
+    rows, total = catalog.list_products(
+        session, query=q, category=category, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    return render(
+        request,
+        "products.html",
+        {
+            "products": rows,
+            "total": total,
+            "q": q or "",
+            "category": category or "",
+            "categories": catalog.CATEGORIES,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+        },
+    )
+
+
+@router.get("/products/{product_id}", response_class=HTMLResponse)
+def product_detail(product_id: int, request: Request, session: DB, _viewer: Viewer) -> HTMLResponse:
+    product, producer = catalog.get_product(session, product_id)
+    return render(
+        request,
+        "product.html",
+        {
+            "product": product,
+            "producer": producer,
+            "producer_place": describe(producer.province_code, producer.ward_code),
+            "producer_tax_code": format_tax_code(producer.tax_code) if producer.tax_code else "",
+            "category_label": catalog.CATEGORIES.get(product.category, product.category),
+        },
+    )
+
+
+@router.get("/lang/{locale}")
+def switch_language(locale: str, next: str | None = None) -> RedirectResponse:
+    response = RedirectResponse(safe_next(next, default="/"), status_code=303)
+    if locale in SUPPORTED_LOCALES:
+        response.set_cookie(
+            LOCALE_COOKIE,
+            locale,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=get_settings().cookie_secure,
+        )
+    return response
