@@ -98,7 +98,6 @@ def demo() -> None:
     """Load Thanh Hóa demo data (producers, agencies, buyers, products); safe to run twice."""
     from choso import demo as demo_data
     from choso import migrate
-
     from choso.jobs import embedded_runner
     from choso.settings import get_settings
 

@@ -54,7 +54,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, begin_immediate: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide where transactions begin (pysqlite's own
@@ -74,16 +74,18 @@ def _configure_sqlite(engine: Engine) -> None:
         # (SQLite cannot wait there without breaking isolation); IMMEDIATE waits for the
         # lock instead (busy_timeout) and makes read-then-write units of work serializable.
         # In WAL mode readers outside a transaction are still never blocked.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if begin_immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, begin_immediate: bool = True) -> Engine:
+    """An engine for ``url``. On SQLite, ``begin_immediate=False`` gives read-only tools
+    (reports, tests' observers) transactions that never hold the write lock."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, begin_immediate)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 

@@ -84,9 +84,10 @@ class ProductIn(BaseModel):
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
     category: str
     unit: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-    price_vnd: int = Field(gt=0, le=10_000_000_000)
-    stock: int = Field(ge=0, le=1_000_000_000)
-    ocop_stars: int | None = Field(default=None, ge=3, le=5)
+    # strict: money and quantities are JSON integers, never strings or floats to be coerced
+    price_vnd: int = Field(strict=True, gt=0, le=10_000_000_000)
+    stock: int = Field(strict=True, ge=0, le=1_000_000_000)
+    ocop_stars: int | None = Field(default=None, strict=True, ge=3, le=5)
 
     @field_validator("category")
     @classmethod
@@ -100,8 +101,8 @@ class ProductUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] | None = None
-    price_vnd: int | None = Field(default=None, gt=0, le=10_000_000_000)
-    stock: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    price_vnd: int | None = Field(default=None, strict=True, gt=0, le=10_000_000_000)
+    stock: int | None = Field(default=None, strict=True, ge=0, le=1_000_000_000)
     is_active: bool | None = None
 
 

@@ -5,13 +5,11 @@ authenticates only with bearer tokens, so a browser's cookies never authorise an
 call and the API needs no CSRF token.
 """
 
-from __future__ import annotations
-
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlmodel import Session
 
 from choso.db import new_session
@@ -26,6 +24,10 @@ CSRF_COOKIE = "choso_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Ids are 32-bit on every backend; a larger number is bad input (422), not a driver overflow.
+MAX_ID = 2**31 - 1
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def get_db() -> Iterator[Session]:
@@ -110,6 +112,8 @@ def api_user(request: Request, session: DB) -> User:
 
 
 def _role_guard(base: Callable[..., User], roles: tuple[Role, ...]) -> Callable[..., User]:
+    # No postponed annotations in this module: FastAPI must see `base` itself, a closure
+    # variable it could not resolve from a string annotation.
     def guard(user: Annotated[User, Depends(base)]) -> User:
         if user.role not in roles:
             raise PermissionDenied(N_("Your role does not allow this."))

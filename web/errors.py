@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from choso.errors import DomainError
@@ -32,6 +33,7 @@ _HTTP_MESSAGES = {
     415: ("unsupported_media_type", N_("This content type is not supported.")),
     422: ("invalid_input", N_("Some fields are not valid.")),
     429: ("rate_limited", N_("Too many requests. Try again later.")),
+    503: ("unavailable", N_("The service is busy. Please try again in a moment.")),
     500: ("internal_error", N_("Something went wrong on our side. It has been logged.")),
 }
 
@@ -81,6 +83,14 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return error_response(request, exc.status_code, code, gettext_(message), headers=headers)
 
 
+async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
+    # Lock timeouts and lost connections: nothing was changed (the transaction rolled back),
+    # and trying again later is the right answer, so say that instead of a 500.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    code, message = _HTTP_MESSAGES[503]
+    return error_response(request, 503, code, gettext_(message), headers={"Retry-After": "2"})
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     code, message = _HTTP_MESSAGES[500]
@@ -91,4 +101,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)

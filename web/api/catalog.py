@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from market import catalog
 from market.models import Organisation, Role, User
 from web.api.schemas import Page, ProductOut
-from web.deps import DB, api_role
+from web.deps import DB, MAX_ID, ObjectId, api_role
 
 router = APIRouter(prefix="/products", tags=["catalogue"])
 
@@ -19,7 +19,7 @@ def list_products(
     session: DB,
     q: Annotated[str | None, Query(max_length=100)] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
-    producer_id: Annotated[int | None, Query(ge=1)] = None,
+    producer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[ProductOut]:
@@ -32,7 +32,7 @@ def list_products(
 
 
 @router.get("/{product_id}", response_model=ProductOut)
-def get_product(product_id: int, session: DB) -> ProductOut:
+def get_product(product_id: ObjectId, session: DB) -> ProductOut:
     return ProductOut.of(*catalog.get_product(session, product_id))
 
 
@@ -47,7 +47,9 @@ def create_product(data: catalog.ProductIn, user: Producer, session: DB) -> Prod
 
 
 @router.patch("/{product_id}", response_model=ProductOut)
-def update_product(product_id: int, data: catalog.ProductUpdate, user: Producer, session: DB) -> ProductOut:
+def update_product(
+    product_id: ObjectId, data: catalog.ProductUpdate, user: Producer, session: DB
+) -> ProductOut:
     """Change price, stock, description or visibility of one of the caller's own listings."""
     product = catalog.update_product(session, user, product_id, data)
     producer = session.get_one(Organisation, product.producer_id)

@@ -13,7 +13,7 @@ from market import catalog
 from market.models import User
 from market.places import describe
 from market.taxcode import format_tax_code
-from web.deps import DB, page_user_optional
+from web.deps import DB, ObjectId, page_user_optional
 from web.i18n import LOCALE_COOKIE
 from web.pages.common import render, safe_next
 
@@ -57,7 +57,7 @@ def products(
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
-def product_detail(product_id: int, request: Request, session: DB, _viewer: Viewer) -> HTMLResponse:
+def product_detail(product_id: ObjectId, request: Request, session: DB, _viewer: Viewer) -> HTMLResponse:
     product, producer = catalog.get_product(session, product_id)
     return render(
         request,

@@ -1,0 +1,43 @@
+# The two commands:  make run   (install, load demo data, serve on http://127.0.0.1:8000)
+#                    make test  (install, lint, all tests on SQLite and on PostgreSQL + Redis + Celery)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.choso-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint format messages clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/choso demo
+	$(BIN)/choso serve --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	BIN=$(BIN) scripts/run-tests
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-extract translatable strings after changing templates or messages; then update the .po files.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext_ -k ngettext_:1,2 --no-location --sort-output \
+		--project=choso -o web/translations/messages.pot choso market web
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-location --omit-header
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

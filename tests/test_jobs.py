@@ -1,0 +1,214 @@
+"""Background jobs: published only after commit, idempotent, run by a real worker on Redis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import redis
+from celery import Task
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from choso import jobs
+from choso.db import new_session, session_scope, utcnow
+from choso.settings import get_settings
+from market import notifications, parties
+from market.models import LoginFailure, Notification, User
+from market.tasks import deliver_notification, purge_expired_credentials
+from tests import backend
+from tests.conftest import eventually, postgres_only, wait_for_jobs
+from tests.support import PASSWORD
+
+
+def make_user(email: str = "lan@example.vn") -> int:
+    with session_scope() as session:
+        user = parties.register(
+            session, parties.Registration(email=email, password=PASSWORD, full_name="Nguyễn Thị Lan")
+        )
+        return user.id or 0
+
+
+def notification_keys(db: Session) -> list[str]:
+    db.rollback()
+    return list(db.exec(select(Notification.dedupe_key).order_by(Notification.id)))
+
+
+def test_job_enqueued_in_a_rolled_back_transaction_never_runs(db: Session) -> None:
+    user_id = make_user()
+    wait_for_jobs()
+    session = new_session()
+    try:
+        session.add(User(email="ghost@example.vn", full_name="Ghost", password_hash="x", role="buyer"))
+        session.flush()
+        jobs.enqueue_after_commit(
+            session,
+            deliver_notification,
+            user_id=user_id,
+            kind="welcome",
+            params={"name": "x"},
+            dedupe_key="rolled-back",
+        )
+        session.rollback()
+        # The same session commits something else afterwards: the dropped job must stay dropped.
+        jobs.enqueue_after_commit(
+            session,
+            deliver_notification,
+            user_id=user_id,
+            kind="welcome",
+            params={"name": "y"},
+            dedupe_key="committed",
+        )
+        session.commit()
+    finally:
+        session.close()
+    # Jobs run in order on one worker: once the later one has run, the earlier would have too.
+    eventually(lambda: "committed" in notification_keys(db))
+    wait_for_jobs()
+    assert "rolled-back" not in notification_keys(db)
+    assert db.exec(select(User).where(User.email == "ghost@example.vn")).first() is None
+
+
+def test_job_of_a_session_closed_without_commit_never_runs(db: Session) -> None:
+    user_id = make_user()
+    session = new_session()
+    session.add(User(email="ghost@example.vn", full_name="Ghost", password_hash="x", role="buyer"))
+    jobs.enqueue_after_commit(
+        session,
+        deliver_notification,
+        user_id=user_id,
+        kind="welcome",
+        params={"name": "x"},
+        dedupe_key="abandoned",
+    )
+    session.close()
+    wait_for_jobs()
+    assert "abandoned" not in notification_keys(db)
+
+
+def test_job_is_not_published_before_commit(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    user_id = make_user()
+    wait_for_jobs()
+    published: list[str] = []
+    real_dispatch = jobs.dispatch
+
+    def recording_dispatch(task: Task, *args: Any, **kwargs: Any) -> None:
+        published.append(kwargs["dedupe_key"])
+        real_dispatch(task, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "dispatch", recording_dispatch)
+    with session_scope() as session:
+        jobs.enqueue_after_commit(
+            session,
+            deliver_notification,
+            user_id=user_id,
+            kind="welcome",
+            params={"name": "x"},
+            dedupe_key="later",
+        )
+        session.add(User(email="other@example.vn", full_name="Other", password_hash="x", role="buyer"))
+        session.flush()
+        assert published == []
+        session.commit()
+        assert published == ["later"]
+    eventually(lambda: "later" in notification_keys(db))
+
+
+def test_registration_welcome_is_delivered_once_even_if_the_job_runs_twice(db: Session) -> None:
+    user_id = make_user()
+    eventually(lambda: f"welcome:{user_id}" in notification_keys(db))
+    # at-least-once delivery: the same job again must not write a second row
+    deliver_notification.apply(
+        kwargs={
+            "user_id": user_id,
+            "kind": "welcome",
+            "params": {"name": "x"},
+            "dedupe_key": f"welcome:{user_id}",
+        }
+    )
+    assert notification_keys(db).count(f"welcome:{user_id}") == 1
+
+
+def test_deliver_rejects_unknown_kinds(db: Session) -> None:
+    user_id = make_user()
+    with session_scope() as session:
+        try:
+            notifications.deliver(session, user_id=user_id, kind="nope", params={}, dedupe_key="k")
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("unknown kind accepted")
+
+
+def test_purge_removes_only_expired_credentials(db: Session) -> None:
+    make_user()
+    now = utcnow()
+    window = timedelta(seconds=get_settings().login_window_seconds)
+    db.add(
+        LoginFailure(
+            email="a@example.vn", ip_address="1.2.3.4", failed_at=now - window - timedelta(minutes=1)
+        )
+    )
+    db.add(LoginFailure(email="a@example.vn", ip_address="1.2.3.4", failed_at=now))
+    db.commit()
+    with session_scope() as session:
+        user = session.exec(select(User)).one()
+        parties.start_session(session, user)
+        expired_token = parties.start_session(session, user)
+        from market import security
+        from market.models import UserSession
+
+        row = session.exec(
+            select(UserSession).where(UserSession.token_hash == security.token_digest(expired_token))
+        ).one()
+        row.expires_at = now - timedelta(seconds=1)
+        session.add(row)
+        session.commit()
+    removed = purge_expired_credentials.apply().get()
+    assert removed == 2
+    db.rollback()
+    assert db.exec(select(func.count()).select_from(LoginFailure)).one() == 1
+    assert purge_expired_credentials.apply().get() == 0  # idempotent
+
+
+def test_embedded_scheduler_runs_due_entries(db: Session) -> None:
+    make_user()
+    db.add(LoginFailure(email="a@example.vn", ip_address="1.2.3.4", failed_at=utcnow() - timedelta(days=2)))
+    db.commit()
+    scheduler = jobs.EmbeddedScheduler(
+        {"purge": {"task": "market.purge_expired_credentials", "schedule": timedelta(milliseconds=1)}}
+    )
+    eventually(lambda: scheduler.run_due() == ["purge"])
+
+    def purged() -> bool:
+        db.rollback()
+        return db.exec(select(func.count()).select_from(LoginFailure)).one() == 0
+
+    eventually(purged)
+    hourly = jobs.EmbeddedScheduler(jobs.BEAT_SCHEDULE)
+    assert hourly.run_due() == []  # nothing is due right after start
+
+
+def test_beat_schedule_names_registered_tasks() -> None:
+    for entry in jobs.BEAT_SCHEDULE.values():
+        assert entry["task"] in jobs.celery_app.tasks
+
+
+@postgres_only
+def test_real_celery_worker_runs_a_job_end_to_end(db: Session, celery_worker: str) -> None:
+    assert not get_settings().embedded_jobs
+    user_id = make_user()
+    result = deliver_notification.apply_async(
+        kwargs={"user_id": user_id, "kind": "welcome", "params": {"name": "Lan"}, "dedupe_key": "e2e"},
+        queue=get_settings().task_queue,
+    )
+    assert result.get(timeout=30) is True  # result travelled back through the Redis backend
+    assert "e2e" in notification_keys(db)
+    # and it really went through this run's Redis queue to the worker process
+    workers = jobs.celery_app.control.inspect(destination=[celery_worker], limit=1, timeout=5).stats()
+    assert workers and celery_worker in workers
+    assert workers[celery_worker]["total"].get("market.deliver_notification", 0) >= 1
+    client = redis.Redis.from_url(backend.REDIS_URL)
+    assert client.llen(get_settings().task_queue) == 0
+    client.close()
