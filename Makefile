@@ -37,7 +37,8 @@ format: install
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext_ -k ngettext_:1,2 --no-location --sort-output \
 		--project=choso -o web/translations/messages.pot choso market web
-	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations --no-location --omit-header
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l vi \
+		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

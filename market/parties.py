@@ -230,7 +230,7 @@ def _check_rate_limit(session: Session, email: str, ip: str, now: datetime) -> N
         if count >= limit and oldest is not None:
             retry_after = max(1, int((oldest + window - now).total_seconds()) + 1)
             raise RateLimited(
-                N_("Too many failed logins. Try again in %(minutes)s minutes."),
+                N_("Too many failed logins. Try again in %(minutes)s min."),
                 params={"minutes": max(1, -(-retry_after // 60))},
                 headers={"Retry-After": str(retry_after)},
             )

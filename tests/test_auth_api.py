@@ -66,9 +66,10 @@ def test_invalid_tax_code_is_a_clear_422_and_creates_nothing(client: TestClient,
 def test_producer_without_tax_code_is_refused(client: TestClient, db: Session) -> None:
     payload = producer_payload()
     del payload["tax_code"]
-    response = client.post("/api/v1/auth/register", json=payload)
+    response = client.post("/api/v1/auth/register", json=payload, headers={"Accept-Language": "vi"})
     assert response.status_code == 422
-    assert response.json()["error"]["details"]
+    [detail] = response.json()["error"]["details"]
+    assert "mã số thuế" in detail["message"]  # our validator's own message, translated
     assert count(db, User) == 0
 
 

@@ -144,7 +144,7 @@ def test_gettext_follows_the_current_locale(code: str, expected: str) -> None:
 
 def test_placeholders_are_filled_after_translation() -> None:
     with locale("vi"):
-        message = gettext_("Too many failed logins. Try again in %(minutes)s minutes.") % {"minutes": 5}
+        message = gettext_("Too many failed logins. Try again in %(minutes)s min.") % {"minutes": 5}
     assert message == "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 5 phút."
 
 
@@ -160,3 +160,14 @@ def test_vnd_formatting() -> None:
     # Babel's vi_VN pattern puts a no-break space (U+00A0) between the amount and the sign.
     assert format_vnd(1250000, "vi") == "1.250.000\xa0₫"
     assert format_vnd(1250000, "en") == "₫1,250,000"
+
+
+def test_counts_use_plural_forms() -> None:
+    template = templates.env.from_string(
+        '{{ ngettext("%(count)s product", "%(count)s products", n, count=n|number) }}'
+    )
+    with locale("en"):
+        assert template.render(n=1) == "1 product"
+        assert template.render(n=1250) == "1,250 products"
+    with locale("vi"):
+        assert template.render(n=1250) == "1.250 sản phẩm"

@@ -48,7 +48,9 @@ def describe_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 message = gettext_(_FALLBACK)
         elif error_type == "value_error":
             # Our own validators raise ValueError(message id); translate it like any message.
-            message = gettext_(str(context.get("error") or "")) or gettext_(_FALLBACK)
+            # (never gettext_(""): that returns the catalogue's header)
+            own_message = str(context.get("error") or "")
+            message = gettext_(own_message) if own_message else gettext_(_FALLBACK)
         else:
             message = gettext_(_FALLBACK)
         described.append({"field": field_name(error.get("loc", ())), "message": message, "type": error_type})
