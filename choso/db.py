@@ -90,30 +90,41 @@ def make_engine(url: str, *, begin_immediate: bool = True) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-_engine: Engine | None = None
-_engine_lock = threading.Lock()
+_engines: dict[bool, Engine] = {}
+_engine_lock = threading.RLock()  # re-entered when the read engine is the write engine
+
+
+def _engine(read_only: bool) -> Engine:
+    engine = _engines.get(read_only)
+    if engine is None:
+        with _engine_lock:
+            engine = _engines.get(read_only)
+            if engine is None:
+                url = get_settings().effective_database_url
+                if read_only and not url.startswith("sqlite"):
+                    engine = _engine(False)  # one pool: only SQLite needs a separate kind of BEGIN
+                else:
+                    engine = make_engine(url, begin_immediate=not read_only)
+                _engines[read_only] = engine
+    return engine
 
 
 def get_engine() -> Engine:
-    global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                _engine = make_engine(get_settings().effective_database_url)
-    return _engine
+    return _engine(read_only=False)
 
 
 def dispose_engine() -> None:
-    """Drop the process's engine (after fork, or when tests change the database)."""
-    global _engine
+    """Drop the process's engines (after fork, or when tests change the database)."""
     with _engine_lock:
-        if _engine is not None:
-            _engine.dispose()
-        _engine = None
+        for engine in set(_engines.values()):
+            engine.dispose()
+        _engines.clear()
 
 
-def new_session() -> Session:
-    return Session(get_engine(), expire_on_commit=False)
+def new_session(*, read_only: bool = False) -> Session:
+    """A session for one unit of work. ``read_only`` sessions (safe HTTP requests) do not
+    take SQLite's write lock, so page views never queue behind writers; they must not write."""
+    return Session(_engine(read_only), expire_on_commit=False)
 
 
 @contextmanager

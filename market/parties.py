@@ -5,6 +5,8 @@ Services own their transactions: each public function that changes data commits 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -123,9 +125,12 @@ def _producer_organisation(session: Session, data: Registration) -> Organisation
     return organisation
 
 
-def _commit_unique(session: Session) -> None:
-    """Commit, turning a lost race on a unique column into the same 409 the pre-check gives."""
+@contextmanager
+def _committed_unless_taken(session: Session) -> Iterator[None]:
+    """Flush and commit what the block adds; a lost race on a unique column (two requests
+    for the same email or tax code at once) becomes the same 409 the pre-checks give."""
     try:
+        yield
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -137,26 +142,27 @@ def register(session: Session, data: Registration) -> User:
         raise PermissionDenied(N_("This role cannot be chosen at registration."), field="role")
     email = normalize_email(str(data.email))
     _check_password_quality(data.password, email)
+    password_hash = security.hash_password(data.password)  # slow: before the transaction starts
     _ensure_email_free(session, email)
 
     user = User(
         email=email,
         full_name=data.full_name,
         phone=data.phone,
-        password_hash=security.hash_password(data.password),
+        password_hash=password_hash,
         role=data.role,
         locale=data.locale,
     )
     _apply_address(user, data.address)
-    if data.role == Role.PRODUCER:
-        organisation = _producer_organisation(session, data)
-        session.add(organisation)
+    with _committed_unless_taken(session):
+        if data.role == Role.PRODUCER:
+            organisation = _producer_organisation(session, data)
+            session.add(organisation)
+            session.flush()
+            user.organisation_id = organisation.id
+        session.add(user)
         session.flush()
-        user.organisation_id = organisation.id
-    session.add(user)
-    session.flush()
-    _welcome(session, user)
-    _commit_unique(session)
+        _welcome(session, user)
     return user
 
 
@@ -165,29 +171,30 @@ def create_agency_officer(session: Session, operator: User, data: AgencyOfficerI
         raise PermissionDenied(N_("Only operators can do this."))
     email = normalize_email(str(data.email))
     _check_password_quality(data.password, email)
+    tax_code = normalize_tax_code(data.agency_tax_code) if data.agency_tax_code else None
+    password_hash = security.hash_password(data.password)
     _ensure_email_free(session, email)
-    agency = session.exec(
-        select(Organisation).where(
-            Organisation.kind == OrganisationKind.AGENCY, Organisation.name == data.agency_name
+    with _committed_unless_taken(session):
+        agency = session.exec(
+            select(Organisation).where(
+                Organisation.kind == OrganisationKind.AGENCY, Organisation.name == data.agency_name
+            )
+        ).first()
+        if agency is None:
+            agency = Organisation(kind=OrganisationKind.AGENCY, name=data.agency_name, tax_code=tax_code)
+            _apply_address(agency, data.address)
+            session.add(agency)
+            session.flush()
+        officer = User(
+            email=email,
+            full_name=data.full_name,
+            password_hash=password_hash,
+            role=Role.AGENCY_OFFICER,
+            organisation_id=agency.id,
         )
-    ).first()
-    if agency is None:
-        tax_code = normalize_tax_code(data.agency_tax_code) if data.agency_tax_code else None
-        agency = Organisation(kind=OrganisationKind.AGENCY, name=data.agency_name, tax_code=tax_code)
-        _apply_address(agency, data.address)
-        session.add(agency)
+        session.add(officer)
         session.flush()
-    officer = User(
-        email=email,
-        full_name=data.full_name,
-        password_hash=security.hash_password(data.password),
-        role=Role.AGENCY_OFFICER,
-        organisation_id=agency.id,
-    )
-    session.add(officer)
-    session.flush()
-    _welcome(session, officer)
-    _commit_unique(session)
+        _welcome(session, officer)
     return officer
 
 
@@ -345,13 +352,9 @@ def create_operator(session: Session, *, email: str, full_name: str, password: s
     email = normalize_email(email)
     data = Registration.model_validate({"email": email, "password": password, "full_name": full_name})
     _check_password_quality(data.password, email)
+    password_hash = security.hash_password(data.password)
     _ensure_email_free(session, email)
-    user = User(
-        email=email,
-        full_name=data.full_name,
-        password_hash=security.hash_password(data.password),
-        role=Role.OPERATOR,
-    )
-    session.add(user)
-    _commit_unique(session)
+    user = User(email=email, full_name=data.full_name, password_hash=password_hash, role=Role.OPERATOR)
+    with _committed_unless_taken(session):
+        session.add(user)
     return user

@@ -30,8 +30,10 @@ MAX_ID = 2**31 - 1
 ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def get_db() -> Iterator[Session]:
-    session = new_session()
+def get_db(request: Request) -> Iterator[Session]:
+    # Safe methods never write (a rule of this app), so they get sessions that do not
+    # take SQLite's write lock; on PostgreSQL both kinds are the same.
+    session = new_session(read_only=request.method in SAFE_METHODS)
     try:
         yield session
     finally:
