@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from choso.db import utcnow
+from choso.errors import NotFound
 from choso.i18n import N_, gettext_
 from market.models import Notification
 
@@ -39,6 +41,18 @@ def for_user(session: Session, user_id: int, limit: int = 20) -> list[Notificati
             .limit(limit)
         )
     )
+
+
+def mark_read(session: Session, user_id: int, notification_id: int) -> Notification:
+    """Mark one of the user's own notifications read. Someone else's is "not found"."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound(N_("No such notification."))
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        session.add(notification)
+        session.commit()
+    return notification
 
 
 def render(notification: Notification) -> str:

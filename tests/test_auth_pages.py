@@ -183,3 +183,24 @@ def test_expired_session_is_not_accepted(client: TestClient, db: Session) -> Non
     db.add(row)
     db.commit()
     assert client.get("/account", follow_redirects=False).status_code == 303
+
+
+def test_login_replaces_the_previous_session_and_csrf_seed(client: TestClient, db: Session) -> None:
+    api_register(client, buyer_payload())
+    page_login(client, "lan@example.vn")
+    first_session = client.cookies["choso_session"]
+    seed_before = client.cookies["choso_csrf"]
+    response = page_login(client, "lan@example.vn")
+    assert response.status_code == 303
+    assert client.cookies["choso_session"] != first_session
+    assert client.cookies["choso_csrf"] != seed_before
+    db.rollback()
+    assert db.exec(select(func.count()).select_from(UserSession)).one() == 1  # the old one ended
+
+
+def test_login_switches_to_the_users_language(client: TestClient) -> None:
+    api_register(client, buyer_payload(locale="en"))
+    page_login(client, "lan@example.vn")
+    page = client.get("/account")
+    assert '<html lang="en">' in page.text
+    assert "My account" in page.text

@@ -123,3 +123,21 @@ def test_rejected_request_changes_nothing(client: TestClient, db: Session) -> No
     client.post("/api/v1/auth/register", json=buyer_payload(email="lan@example.vn"))
     db.rollback()
     assert db.exec(select(func.count()).select_from(User)).one() == before
+
+
+def test_oversized_body_is_413_before_it_is_read(client: TestClient, db: Session) -> None:
+    big = "x" * (1024 * 1024 + 1)
+    assert_error_shape(
+        client.post("/api/v1/auth/register", content=big, headers={"Content-Type": "application/json"}), 413
+    )
+    page = client.post("/register", data={"full_name": big})
+    assert page.status_code == 413
+    assert db.exec(select(func.count()).select_from(User)).one() == 0
+
+
+def test_pages_carry_security_headers(client: TestClient) -> None:
+    headers = client.get("/").headers
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Language"] == "vi"

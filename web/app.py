@@ -15,16 +15,22 @@ from starlette.concurrency import run_in_threadpool
 
 from choso import jobs, migrate
 from choso.db import check_database
-from choso.i18n import current_locale, negotiate_locale
+from choso.i18n import current_locale, gettext_, negotiate_locale
 from choso.settings import get_settings
 from web import api, pages
 from web.api.schemas import HealthOut
 from web.deps import CSRF_COOKIE, new_csrf_seed
-from web.errors import install_error_handlers
+from web.errors import error_response, install_error_handlers
 from web.i18n import LOCALE_COOKIE
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Forms and JSON bodies here are small; refuse big ones before reading them into memory.
+MAX_BODY_BYTES = 1024 * 1024
+# No inline scripts or styles anywhere: everything comes from /static.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 @asynccontextmanager
@@ -49,6 +55,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
 async def locale_and_csrf_cookie(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
+    """Per request: the locale, the CSRF seed, a body-size guard, and security headers."""
     is_api = request.url.path.startswith("/api/")
     locale = negotiate_locale(
         request.query_params.get("lang"),
@@ -57,12 +64,15 @@ async def locale_and_csrf_cookie(
         get_settings().default_locale,
     )
     token = current_locale.set(locale)
+    request.state.user = None
     seed = request.cookies.get(CSRF_COOKIE)
     fresh_seed = None if seed and 16 <= len(seed) <= 64 else new_csrf_seed()
     request.state.csrf_seed = fresh_seed or seed
-    request.state.user = None
     try:
-        response = await call_next(request)
+        if _declared_length(request) > MAX_BODY_BYTES:
+            response = error_response(request, 413, "too_large", gettext_("The request is too large."))
+        else:
+            response = await call_next(request)
     finally:
         current_locale.reset(token)
     if fresh_seed and not is_api:
@@ -73,7 +83,16 @@ async def locale_and_csrf_cookie(
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.url.path.startswith("/api/docs"):  # Swagger UI loads its script from a CDN
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     return response
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
 
 
 def _broker_status() -> str:

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from market import notifications
-from market.models import Organisation, User
+from market.models import Notification, Organisation, User
 from web.api.schemas import NotificationOut, UserOut
-from web.deps import DB, api_user
+from web.deps import DB, ObjectId, api_user
 
 router = APIRouter(tags=["account"])
 
@@ -22,15 +22,22 @@ def me(user: Caller, session: DB) -> UserOut:
     return UserOut.of(user, organisation)
 
 
+def _out(notification: Notification) -> NotificationOut:
+    return NotificationOut(
+        id=notification.id or 0,
+        kind=notification.kind,
+        message=notifications.render(notification),
+        created_at=notification.created_at,
+        read=notification.read_at is not None,
+    )
+
+
 @router.get("/me/notifications", response_model=list[NotificationOut])
 def my_notifications(user: Caller, session: DB) -> list[NotificationOut]:
-    return [
-        NotificationOut(
-            id=n.id or 0,
-            kind=n.kind,
-            message=notifications.render(n),
-            created_at=n.created_at,
-            read=n.read_at is not None,
-        )
-        for n in notifications.for_user(session, user.id or 0)
-    ]
+    """The caller's latest notifications, newest first."""
+    return [_out(n) for n in notifications.for_user(session, user.id or 0)]
+
+
+@router.post("/me/notifications/{notification_id}/read", response_model=NotificationOut)
+def mark_notification_read(notification_id: ObjectId, user: Caller, session: DB) -> NotificationOut:
+    return _out(notifications.mark_read(session, user.id or 0, notification_id))

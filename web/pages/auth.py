@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from choso.errors import DomainError, InvalidInput
@@ -15,23 +16,41 @@ from choso.settings import get_settings
 from market import parties
 from market.models import Role, User
 from market.places import THANH_HOA, wards_of
-from web.deps import DB, SESSION_COOKIE, client_ip, page_user_optional
+from web.deps import CSRF_COOKIE, DB, SESSION_COOKIE, client_ip, new_csrf_seed, page_user_optional
+from web.i18n import LOCALE_COOKIE
 from web.pages.common import form_errors_from, form_text, render, safe_next
 
 router = APIRouter()
 Viewer = Annotated[User | None, Depends(page_user_optional)]
 
 
-def _set_session_cookie(response: Response, token: str) -> None:
+def _logged_in(request: Request, session: Session, user: User, target: str) -> RedirectResponse:
+    """Start a fresh browser session for ``user`` and send them on.
+
+    The browser's previous session (if any) ends, and the CSRF seed is replaced, so that
+    nothing chosen before the login (by whoever had this browser, or planted a cookie)
+    carries over into it. The user's language becomes the page language.
+    """
     settings = get_settings()
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        parties.end_session(session, previous)
+    token = parties.start_session(session, user)
+    response = RedirectResponse(target, status_code=303)
+    secure = settings.cookie_secure
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=settings.session_days * 24 * 3600,
+        max_age=settings.session_days * 86400,
         httponly=True,
         samesite="lax",
-        secure=settings.cookie_secure,
+        secure=secure,
     )
+    response.set_cookie(CSRF_COOKIE, new_csrf_seed(), httponly=True, samesite="lax", secure=secure)
+    response.set_cookie(
+        LOCALE_COOKIE, user.locale, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure
+    )
+    return response
 
 
 def _register_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -73,10 +92,7 @@ async def register_submit(request: Request, session: DB, _viewer: Viewer) -> Res
         errors = form_errors_from(exc)
         status = exc.status_code if isinstance(exc, DomainError) else 422
         return render(request, "register.html", _register_context(values, errors), status=status)
-    token = await _in_thread(parties.start_session, session, user)
-    response = RedirectResponse("/account", status_code=303)
-    _set_session_cookie(response, token)
-    return response
+    return await _in_thread(_logged_in, request, session, user, "/account")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -97,10 +113,7 @@ async def login_submit(request: Request, session: DB) -> Response:
         error = form_errors_from(exc)["__all__"]
         context = {"next": target, "email": email, "error": error}
         return render(request, "login.html", context, status=exc.status_code, headers=exc.headers)
-    token = await _in_thread(parties.start_session, session, user)
-    response = RedirectResponse(target, status_code=303)
-    _set_session_cookie(response, token)
-    return response
+    return await _in_thread(_logged_in, request, session, user, target)
 
 
 @router.post("/logout")

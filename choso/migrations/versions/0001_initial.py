@@ -121,7 +121,6 @@ def upgrade() -> None:
         sa.Column("created_at", choso.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", choso.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", choso.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", choso.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user_account.id"],
