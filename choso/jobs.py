@@ -19,13 +19,17 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from celery import Celery, Task
 from celery.schedules import maybe_schedule
 from celery.signals import worker_process_init
-from sqlalchemy import event
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlmodel import col, select
 
-from choso.db import dispose_engine
+from choso.db import dispose_engine, get_engine, session_scope
+from choso.outbox import JobOutbox
 from choso.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 TASK_MODULES = ["market.tasks"]
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "relay-outbox": {"task": "choso.relay_outbox", "schedule": timedelta(seconds=30)},
     "purge-expired-credentials": {
         "task": "market.purge_expired_credentials",
         "schedule": timedelta(hours=1),
@@ -135,27 +140,72 @@ _PENDING_KEY = "choso_pending_jobs"
 
 
 def enqueue_after_commit(session: Session, task: Task, *args: Any, **kwargs: Any) -> None:
-    """Publish ``task`` once the session's current transaction commits; never if it rolls back."""
-    session.info.setdefault(_PENDING_KEY, []).append((task, args, kwargs))
+    """Make ``task`` part of the session's transaction: it is published once the transaction
+    commits, and never if it rolls back (its outbox row rolls back with it)."""
+    row = JobOutbox(task=task.name, args=list(args), kwargs=kwargs)
+    session.add(row)
+    session.info.setdefault(_PENDING_KEY, []).append((row, task.name, list(args), kwargs))
+
+
+def _publish(rows: list[tuple[int, str, list[Any], dict[str, Any]]], engine: Engine) -> None:
+    """Publish outbox rows, then delete those that went out. A row whose publication failed
+    stays for the relay; one published but not deleted is published again later, which is
+    harmless because jobs are idempotent."""
+    published = []
+    for row_id, task_name, args, kwargs in rows:
+        try:
+            dispatch(celery_app.tasks[task_name], *args, **kwargs)
+        except Exception:
+            # The data is committed; a broker outage must not turn the request into an error.
+            log.exception("could not publish job %s (outbox %s); the relay will retry", task_name, row_id)
+        else:
+            published.append(row_id)
+    if published:
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.delete(JobOutbox).where(col(JobOutbox.id).in_(published)))
+        except Exception:
+            log.exception("could not clear published outbox rows %s", published)
 
 
 @event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
-    for task, args, kwargs in session.info.pop(_PENDING_KEY, []):
-        try:
-            dispatch(task, *args, **kwargs)
-        except Exception:
-            # The data is committed; a broker outage must not turn the request into an error.
-            # Periodic sweeps re-derive work from the database for jobs that matter.
-            log.exception("could not publish job %s after commit", task.name)
+    rows = session.info.pop(_PENDING_KEY, [])
+    if rows:
+        # Nothing may be loaded through the session here: the values were kept at enqueue
+        # time, and the id (assigned by the flush) is read from the identity map's key.
+        pending = [(inspect(row).identity[0], name, args, kwargs) for row, name, args, kwargs in rows]
+        _publish(pending, session.get_bind())  # type: ignore[arg-type]
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _drop_unpublished(session: Session, transaction: SessionTransaction) -> None:
     # After a commit the list is already empty; what is left belonged to a rolled-back
-    # (or abandoned) transaction and must never run.
+    # (or abandoned) transaction, whose outbox rows are gone with it.
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
+
+
+# A row is normally deleted milliseconds after its commit; one older than this was missed.
+RELAY_GRACE = timedelta(seconds=60)
+
+
+@celery_app.task(name="choso.relay_outbox")
+def relay_outbox(grace_seconds: float = RELAY_GRACE.total_seconds(), batch: int = 500) -> int:
+    """Publish outbox rows left behind (broker down at commit, process died). Idempotent."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    with session_scope() as session:
+        rows = session.exec(
+            select(JobOutbox)
+            .where(JobOutbox.created_at <= cutoff)
+            .order_by(col(JobOutbox.id))
+            .limit(batch)
+            .with_for_update(skip_locked=True)  # two relays never take the same rows (PostgreSQL)
+        ).all()
+        pending = [(row.id or 0, row.task, row.args, row.kwargs) for row in rows]
+        session.rollback()  # release the rows' locks before publishing
+    _publish(pending, get_engine())
+    return len(pending)
 
 
 class EmbeddedScheduler:

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+import choso.outbox  # noqa: F401
 import market.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from choso import jobs
 from choso.db import new_session, session_scope, utcnow
+from choso.outbox import JobOutbox
 from choso.settings import get_settings
 from market import notifications, parties
 from market.models import LoginFailure, Notification, User
@@ -212,3 +213,52 @@ def test_real_celery_worker_runs_a_job_end_to_end(db: Session, celery_worker: st
     client = redis.Redis.from_url(backend.REDIS_URL)
     assert client.llen(get_settings().task_queue) == 0
     client.close()
+
+
+def outbox_rows(db: Session) -> list[JobOutbox]:
+    db.rollback()
+    return list(db.exec(select(JobOutbox)))
+
+
+def test_published_jobs_leave_the_outbox_and_rolled_back_ones_never_enter_it(db: Session) -> None:
+    make_user()
+    eventually(lambda: not outbox_rows(db))
+    session = new_session()
+    jobs.enqueue_after_commit(
+        session, deliver_notification, user_id=1, kind="welcome", params={"name": "x"}, dedupe_key="gone"
+    )
+    session.flush()
+    session.rollback()
+    session.close()
+    assert outbox_rows(db) == []
+
+
+def test_job_survives_a_broker_outage_at_commit(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    user_id = make_user()
+    wait_for_jobs()
+
+    def broker_down(task: Task, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+    real_dispatch = jobs.dispatch
+    monkeypatch.setattr(jobs, "dispatch", broker_down)
+    with session_scope() as session:
+        jobs.enqueue_after_commit(
+            session,
+            deliver_notification,
+            user_id=user_id,
+            kind="welcome",
+            params={"name": "x"},
+            dedupe_key="late",
+        )
+        session.commit()  # the request still succeeds
+    [row] = outbox_rows(db)
+    assert row.task == "market.deliver_notification"
+    assert row.kwargs["dedupe_key"] == "late"
+
+    monkeypatch.setattr(jobs, "dispatch", real_dispatch)
+    assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 3600}).get() == 0  # too recent to be "missed"
+    assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 0}).get() == 1
+    eventually(lambda: "late" in notification_keys(db))
+    assert outbox_rows(db) == []
+    assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 0}).get() == 0
