@@ -134,7 +134,12 @@ def create_app() -> FastAPI:
     app.include_router(api.router, prefix="/api/v1")
     app.include_router(pages.router)
 
-    @app.get("/healthz", response_model=HealthOut, tags=["health"])
+    @app.get(
+        "/healthz",
+        response_model=HealthOut,
+        tags=["health"],
+        responses={503: {"model": HealthOut, "description": "Database or broker unreachable"}},
+    )
     def healthz() -> JSONResponse:
         """Database and broker reachability; 503 when either is down."""
         database, broker = _database_status(), _broker_status()

@@ -1,9 +1,27 @@
 """The JSON API, mounted at /api/v1."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from web.api import account, auth, catalog, operator, places
+from web.api.schemas import ErrorOut
 
-router = APIRouter()
+_ERRORS = {
+    400: "Bad request",
+    401: "No valid API token",
+    403: "The caller's role does not allow this",
+    404: "No such object (or not the caller's)",
+    409: "Conflicts with existing data",
+    413: "Request body too large",
+    422: "Invalid input; `details` lists the fields",
+    429: "Too many attempts; see Retry-After",
+    503: "Temporarily unavailable; see Retry-After",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description} for status, description in _ERRORS.items()
+}
+
+router = APIRouter(responses=ERROR_RESPONSES)
 for module in (auth, account, places, catalog, operator):
     router.include_router(module.router)

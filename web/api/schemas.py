@@ -124,6 +124,25 @@ class ProvinceOut(BaseModel):
     name: str
 
 
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable, machine-readable: invalid_input, not_found, rate_limited, …")
+    message: str = Field(description="For people, in the request's language (Accept-Language).")
+    field: str | None = Field(default=None, description="The input field at fault, when there is one.")
+    details: list[ErrorDetail] | None = Field(default=None, description="One entry per invalid field.")
+
+
+class ErrorOut(BaseModel):
+    """Every error of the API has this shape."""
+
+    error: ErrorInfo
+
+
 class HealthOut(BaseModel):
     status: str
     database: str
