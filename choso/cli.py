@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
 
 app = typer.Typer(help="Chợ Số: the cashless marketplace of Thanh Hóa.", no_args_is_help=True)
+
+
+@app.callback()
+def _configure_logging(
+    log_level: Annotated[str, typer.Option(help="Log level of Choso's own messages.")] = "INFO",
+) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 user_app = typer.Typer(help="Accounts that cannot register themselves.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -247,21 +247,28 @@ def authenticate(session: Session, email: str, password: str, ip_address: str) -
     """The active user with these credentials, or NotAuthenticated / RateLimited.
 
     While an account (or an address) is over its failure limit even the right password is
-    refused, or guessing could simply go on.
+    refused, or guessing could simply go on. The deliberately slow argon2 check runs between
+    two short transactions, never while holding a database lock.
     """
     email = normalize_email(email)[:254]
     ip_address = ip_address[:45]
     now = utcnow()
     _check_rate_limit(session, email, ip_address, now)
     user = session.exec(select(User).where(User.email == email)).first()
-    password_ok = security.verify_password(user.password_hash if user else None, password[:1024])
+    session.commit()  # end the read; what follows is CPU only
+
+    password = password[:1024]
+    password_ok = security.verify_password(user.password_hash if user else None, password)
+    stale_hash = user is not None and password_ok and security.password_needs_rehash(user.password_hash)
+    new_hash = security.hash_password(password) if stale_hash else None
+
     if user is None or not password_ok or not user.is_active:
         session.add(LoginFailure(email=email, ip_address=ip_address, failed_at=now))
         session.commit()
         raise NotAuthenticated(N_("Wrong email or password."))
     session.exec(delete(LoginFailure).where(LoginFailure.email == email))
-    if security.password_needs_rehash(user.password_hash):
-        user.password_hash = security.hash_password(password)
+    if new_hash:
+        user.password_hash = new_hash
     user.last_login_at = now
     session.add(user)
     session.commit()

@@ -204,3 +204,12 @@ def test_login_switches_to_the_users_language(client: TestClient) -> None:
     page = client.get("/account")
     assert '<html lang="en">' in page.text
     assert "My account" in page.text
+
+
+def test_csrf_token_may_come_in_a_header(client: TestClient) -> None:
+    api_register(client, buyer_payload())
+    page_login(client, "lan@example.vn")
+    token = page_csrf(client, "/account")
+    response = client.post("/logout", headers={"X-CSRF-Token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    assert client.get("/account", follow_redirects=False).status_code == 303

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import redis
@@ -95,18 +96,21 @@ def _declared_length(request: Request) -> int:
         return 0
 
 
+@lru_cache(maxsize=4)
+def _redis_client(url: str) -> redis.Redis:
+    # One pooled client per URL: a health check every few seconds must not open a connection each time.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
 def _broker_status() -> str:
     settings = get_settings()
     if settings.embedded_jobs:
         return "embedded"
-    client = redis.Redis.from_url(settings.redis_url or "", socket_connect_timeout=2, socket_timeout=2)
     try:
-        client.ping()
+        _redis_client(settings.redis_url or "").ping()
         return "ok"
     except redis.RedisError:
         return "unreachable"
-    finally:
-        client.close()
 
 
 def _database_status() -> str:
