@@ -6,7 +6,7 @@ every rule real data does. Loading twice changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, select
 from stdnum.vn import mst
@@ -40,6 +40,8 @@ def tax_code(first_nine: str) -> str:
 
 @dataclass(frozen=True)
 class DemoProduct:
+    """The fields of catalog.ProductIn, in a compact positional form."""
+
     name: str
     category: str
     unit: str
@@ -366,19 +368,7 @@ def _load(session: Session) -> None:
             ),
         )
         for product in producer.products:
-            catalog.create_product(
-                session,
-                owner,
-                catalog.ProductIn(
-                    name=product.name,
-                    description=product.description,
-                    category=product.category,
-                    unit=product.unit,
-                    price_vnd=product.price_vnd,
-                    stock=product.stock,
-                    ocop_stars=product.ocop_stars,
-                ),
-            )
+            catalog.create_product(session, owner, catalog.ProductIn(**asdict(product)))
     for name, email, ward, street, latitude, longitude in BUYERS:
         if _exists(session, email):
             continue

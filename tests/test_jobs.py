@@ -31,6 +31,17 @@ def make_user(email: str = "lan@example.vn") -> int:
         return user.id or 0
 
 
+def enqueue_welcome(session: Session, user_id: int, dedupe_key: str) -> None:
+    jobs.enqueue_after_commit(
+        session,
+        deliver_notification,
+        user_id=user_id,
+        kind="welcome",
+        params={"name": "x"},
+        dedupe_key=dedupe_key,
+    )
+
+
 def notification_keys(db: Session) -> list[str]:
     db.rollback()
     return list(db.exec(select(Notification.dedupe_key).order_by(Notification.id)))
@@ -43,24 +54,10 @@ def test_job_enqueued_in_a_rolled_back_transaction_never_runs(db: Session) -> No
     try:
         session.add(User(email="ghost@example.vn", full_name="Ghost", password_hash="x", role="buyer"))
         session.flush()
-        jobs.enqueue_after_commit(
-            session,
-            deliver_notification,
-            user_id=user_id,
-            kind="welcome",
-            params={"name": "x"},
-            dedupe_key="rolled-back",
-        )
+        enqueue_welcome(session, user_id, "rolled-back")
         session.rollback()
         # The same session commits something else afterwards: the dropped job must stay dropped.
-        jobs.enqueue_after_commit(
-            session,
-            deliver_notification,
-            user_id=user_id,
-            kind="welcome",
-            params={"name": "y"},
-            dedupe_key="committed",
-        )
+        enqueue_welcome(session, user_id, "committed")
         session.commit()
     finally:
         session.close()
@@ -75,14 +72,7 @@ def test_job_of_a_session_closed_without_commit_never_runs(db: Session) -> None:
     user_id = make_user()
     session = new_session()
     session.add(User(email="ghost@example.vn", full_name="Ghost", password_hash="x", role="buyer"))
-    jobs.enqueue_after_commit(
-        session,
-        deliver_notification,
-        user_id=user_id,
-        kind="welcome",
-        params={"name": "x"},
-        dedupe_key="abandoned",
-    )
+    enqueue_welcome(session, user_id, "abandoned")
     session.close()
     wait_for_jobs()
     assert "abandoned" not in notification_keys(db)
@@ -100,14 +90,7 @@ def test_job_is_not_published_before_commit(db: Session, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(jobs, "dispatch", recording_dispatch)
     with session_scope() as session:
-        jobs.enqueue_after_commit(
-            session,
-            deliver_notification,
-            user_id=user_id,
-            kind="welcome",
-            params={"name": "x"},
-            dedupe_key="later",
-        )
+        enqueue_welcome(session, user_id, "later")
         session.add(User(email="other@example.vn", full_name="Other", password_hash="x", role="buyer"))
         session.flush()
         assert published == []
@@ -224,9 +207,7 @@ def test_published_jobs_leave_the_outbox_and_rolled_back_ones_never_enter_it(db:
     make_user()
     eventually(lambda: not outbox_rows(db))
     session = new_session()
-    jobs.enqueue_after_commit(
-        session, deliver_notification, user_id=1, kind="welcome", params={"name": "x"}, dedupe_key="gone"
-    )
+    enqueue_welcome(session, 1, "gone")
     session.flush()
     session.rollback()
     session.close()
@@ -243,14 +224,7 @@ def test_job_survives_a_broker_outage_at_commit(db: Session, monkeypatch: pytest
     real_dispatch = jobs.dispatch
     monkeypatch.setattr(jobs, "dispatch", broker_down)
     with session_scope() as session:
-        jobs.enqueue_after_commit(
-            session,
-            deliver_notification,
-            user_id=user_id,
-            kind="welcome",
-            params={"name": "x"},
-            dedupe_key="late",
-        )
+        enqueue_welcome(session, user_id, "late")
         session.commit()  # the request still succeeds
     [row] = outbox_rows(db)
     assert row.task == "market.deliver_notification"

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from market import parties
 from market.models import Organisation, Role, User
 from web.api.schemas import UserOut
-from web.deps import DB, api_role
+from web.deps import DB, MAX_ID, api_role
 
 router = APIRouter(prefix="/operator", tags=["operator"])
 
@@ -23,7 +23,7 @@ def list_users(
     session: DB,
     role: Role | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[UserOut]:
     query = select(User, Organisation).outerjoin(Organisation, col(Organisation.id) == User.organisation_id)
     if role is not None:

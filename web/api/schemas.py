@@ -44,15 +44,12 @@ class UserOut(BaseModel):
     @classmethod
     def of(cls, user: User, organisation: Organisation | None) -> UserOut:
         return cls(
-            id=user.id or 0,
-            email=user.email,
-            full_name=user.full_name,
-            phone=user.phone,
-            role=user.role,
-            locale=user.locale,
+            **{
+                name: getattr(user, name)
+                for name in ("id", "email", "full_name", "phone", "role", "locale", "created_at")
+            },
             place=describe(user.province_code, user.ward_code),
             organisation=OrganisationOut.of(organisation) if organisation else None,
-            created_at=user.created_at,
         )
 
 
@@ -91,17 +88,8 @@ class ProductOut(BaseModel):
 
     @classmethod
     def of(cls, product: Product, producer: Organisation) -> ProductOut:
-        return cls(
-            id=product.id or 0,
-            name=product.name,
-            description=product.description,
-            category=product.category,
-            unit=product.unit,
-            price_vnd=product.price_vnd,
-            stock=product.stock,
-            ocop_stars=product.ocop_stars,
-            producer=OrganisationOut.of(producer),
-        )
+        fields = {name: getattr(product, name) for name in cls.model_fields if name != "producer"}
+        return cls(**fields, producer=OrganisationOut.of(producer))
 
 
 T = TypeVar("T")
