@@ -6,17 +6,19 @@
   schedule on a scheduler thread, with the same task code, so ``choso serve`` alone is a
   complete system.
 
-Either way a job caused by a database change is published only after that change commits
-(:func:`enqueue_after_commit`); a rollback drops it. Jobs are written to be idempotent:
-Redis delivery is at-least-once (``acks_late``), and a retried job must not act twice.
+Either way a job caused by a database change is written to the outbox in that change's
+transaction and published once it commits (:func:`enqueue_after_commit`): a rollback drops
+it, a broker outage only delays it (:func:`relay_outbox`). Delivery is at least once (the
+relay, ``acks_late``), so every job is idempotent: running it twice acts once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
 
-from choso.db import dispose_engine, get_engine, session_scope
+from choso.db import dispose_engine, get_engine, session_scope, utcnow
 from choso.outbox import JobOutbox
 from choso.settings import Settings, get_settings
 
@@ -48,7 +50,7 @@ celery_app = Celery("choso", include=TASK_MODULES)
 
 
 def configure(settings: Settings) -> None:
-    """(Re)apply settings to the Celery app; tests call it after changing the environment."""
+    """Apply settings to the Celery app (at import, from the environment)."""
     celery_app.conf.update(
         broker_url=settings.redis_url or "memory://",
         result_backend=settings.redis_url or "disabled://",
@@ -103,13 +105,13 @@ class EmbeddedRunner:
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait for every job submitted so far (and any they submit); True if all finished."""
-        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        deadline = time.monotonic() + timeout
         while True:
             with self._lock:
                 pending = set(self._futures)
             if not pending:
                 return True
-            remaining = (deadline - datetime.now(UTC)).total_seconds()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             wait(pending, timeout=remaining)
@@ -193,7 +195,7 @@ RELAY_GRACE = timedelta(seconds=60)
 @celery_app.task(name="choso.relay_outbox")
 def relay_outbox(grace_seconds: float = RELAY_GRACE.total_seconds(), batch: int = 500) -> int:
     """Publish outbox rows left behind (broker down at commit, process died). Idempotent."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=grace_seconds)
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
     with session_scope() as session:
         rows = session.exec(
             select(JobOutbox)

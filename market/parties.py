@@ -292,12 +292,19 @@ def start_session(session: Session, user: User) -> str:
 
 
 def user_for_session(session: Session, token: str) -> User | None:
+    """The active user of a browser session token, or None."""
     row = session.exec(
         select(UserSession).where(UserSession.token_hash == security.token_digest(token))
     ).first()
-    if row is None or row.expires_at <= utcnow():
-        return None
-    user = session.get(User, row.user_id)
+    user = session.get(User, row.user_id) if row is not None and row.expires_at > utcnow() else None
+    return _end_read(session, user)
+
+
+def _end_read(session: Session, user: User | None) -> User | None:
+    # Every request looks its caller up first; ending that read here means whatever the
+    # request does next (argon2, rendering) never runs inside a transaction, which on
+    # SQLite would hold the write lock.
+    session.commit()
     return user if user is not None and user.is_active else None
 
 
@@ -323,12 +330,11 @@ def issue_api_token(session: Session, user: User, name: str = "api") -> tuple[st
 
 
 def user_for_api_token(session: Session, token: str) -> User | None:
+    """The active user of an API token that is neither revoked nor expired, or None."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == security.token_digest(token))).first()
-    now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return None
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.is_active else None
+    usable = row is not None and row.revoked_at is None and row.expires_at > utcnow()
+    user = session.get(User, row.user_id) if row is not None and usable else None
+    return _end_read(session, user)
 
 
 def revoke_api_token(session: Session, token: str) -> None:

@@ -141,3 +141,17 @@ def test_pages_carry_security_headers(client: TestClient) -> None:
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Content-Language"] == "vi"
+
+
+def test_malformed_form_bodies_are_4xx(client: TestClient) -> None:
+    client.get("/login")
+    bodies = [
+        ("multipart/form-data", b"garbage"),
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nbroken"),
+        ("application/x-www-form-urlencoded", b"%%%=&&=%zz"),
+        ("text/plain", b"email=a"),
+    ]
+    for path in ("/login", "/register", "/logout"):
+        for content_type, body in bodies:
+            response = client.post(path, content=body, headers={"Content-Type": content_type})
+            assert 400 <= response.status_code < 500, (path, content_type, response.status_code)

@@ -58,10 +58,6 @@ def csrf_token_for(seed: str) -> str:
     return security.sign(get_settings().effective_secret_key, f"csrf:{seed}")
 
 
-def csrf_seed(request: Request) -> str:
-    return request.state.csrf_seed
-
-
 async def csrf_protect(request: Request) -> None:
     if request.method in SAFE_METHODS:
         return
