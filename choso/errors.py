@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from choso.i18n import gettext_
+
 
 class DomainError(Exception):
     status_code = 400
@@ -26,6 +28,11 @@ class DomainError(Exception):
         self.params = params or {}
         self.field = field
         self.headers = headers or {}
+
+    def translated(self) -> str:
+        """The message in the current locale, placeholders filled."""
+        text = gettext_(self.message)
+        return text % self.params if self.params else text
 
 
 class InvalidInput(DomainError):

@@ -38,13 +38,20 @@ log = logging.getLogger(__name__)
 
 TASK_MODULES = ["market.tasks"]
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "relay-outbox": {"task": "choso.relay_outbox", "schedule": timedelta(seconds=30)},
-    "purge-expired-credentials": {
-        "task": "market.purge_expired_credentials",
-        "schedule": timedelta(hours=1),
-    },
-}
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The periodic jobs: run by ``choso beat``, or by the embedded scheduler."""
+    return {
+        "relay-outbox": {
+            "task": "choso.relay_outbox",
+            "schedule": timedelta(seconds=settings.outbox_relay_seconds),
+        },
+        "purge-expired-credentials": {
+            "task": "market.purge_expired_credentials",
+            "schedule": timedelta(hours=1),
+        },
+    }
+
 
 celery_app = Celery("choso", include=TASK_MODULES)
 
@@ -66,7 +73,7 @@ def configure(settings: Settings) -> None:
         result_expires=timedelta(days=1),
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule=beat_schedule(settings),
     )
 
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(30, ge=1)
     login_window_seconds: int = Field(900, ge=1)
 
+    outbox_relay_seconds: float = Field(
+        30, gt=0, description="How often jobs left in the outbox (broker down at commit) are published."
+    )
     run_scheduler: bool = Field(True, description="Embedded mode: run periodic jobs inside the app process.")
     embedded_job_threads: int = Field(2, ge=1)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,12 +174,12 @@ def test_embedded_scheduler_runs_due_entries(db: Session) -> None:
         return db.exec(select(func.count()).select_from(LoginFailure)).one() == 0
 
     eventually(purged)
-    hourly = jobs.EmbeddedScheduler(jobs.BEAT_SCHEDULE)
+    hourly = jobs.EmbeddedScheduler(jobs.beat_schedule(get_settings()))
     assert hourly.run_due() == []  # nothing is due right after start
 
 
 def test_beat_schedule_names_registered_tasks() -> None:
-    for entry in jobs.BEAT_SCHEDULE.values():
+    for entry in jobs.beat_schedule(get_settings()).values():
         assert entry["task"] in jobs.celery_app.tasks
 
 
@@ -236,3 +240,32 @@ def test_job_survives_a_broker_outage_at_commit(db: Session, monkeypatch: pytest
     eventually(lambda: "late" in notification_keys(db))
     assert outbox_rows(db) == []
     assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 0}).get() == 0
+
+
+@postgres_only
+def test_real_beat_process_runs_the_outbox_relay(db: Session, celery_worker: str, tmp_path: Path) -> None:
+    """`choso beat` publishes the periodic relay, the worker runs it, the left-behind job runs."""
+    user_id = make_user()
+    wait_for_jobs()
+    left_behind = {"user_id": user_id, "kind": "welcome", "params": {"name": "x"}, "dedupe_key": "via-beat"}
+    db.add(
+        JobOutbox(
+            task="market.deliver_notification", kwargs=left_behind, created_at=utcnow() - timedelta(minutes=5)
+        )
+    )
+    db.commit()
+    env = {**os.environ, "CHOSO_OUTBOX_RELAY_SECONDS": "1", "CHOSO_DATA_DIR": str(tmp_path)}
+    with (tmp_path / "beat.log").open("wb") as log_file:
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "choso.cli", "beat", "--loglevel=INFO"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        eventually(lambda: "via-beat" in notification_keys(db), timeout=45)
+        assert outbox_rows(db) == []
+    finally:
+        beat.terminate()
+        beat.wait(timeout=20)
+    assert "choso.relay_outbox" in (tmp_path / "beat.log").read_text()

@@ -42,7 +42,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Embedded mode is one process: it keeps its own schema current and runs the schedule.
         await run_in_threadpool(migrate.upgrade)
         if settings.run_scheduler:
-            scheduler = jobs.EmbeddedScheduler(jobs.BEAT_SCHEDULE)
+            scheduler = jobs.EmbeddedScheduler(jobs.beat_schedule(settings))
             scheduler.start()
     try:
         yield

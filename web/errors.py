@@ -67,7 +67,7 @@ async def _domain_error(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, LoginRequired) and not wants_json(request):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-    message = gettext_(exc.message) % exc.params if exc.params else gettext_(exc.message)
+    message = exc.translated()
     return error_response(request, exc.status_code, exc.code, message, field=exc.field, headers=exc.headers)
 
 

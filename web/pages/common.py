@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from choso.errors import DomainError
-from choso.i18n import gettext_
 from web.deps import csrf_token_for
 from web.i18n import templates
 from web.validation import describe_errors
@@ -35,7 +34,7 @@ def render(
 def form_errors_from(exc: ValidationError | DomainError) -> dict[str, str]:
     """Errors keyed by form field (the last part of a nested location)."""
     if isinstance(exc, DomainError):
-        message = gettext_(exc.message) % exc.params if exc.params else gettext_(exc.message)
+        message = exc.translated()
         return {exc.field or "__all__": message}
     errors: dict[str, str] = {}
     for error in describe_errors(exc.errors()):
