@@ -10,7 +10,7 @@ from httpx2 import Response
 
 PASSWORD = "Đồng-lúa-2026"
 # Real, checksum-valid Vietnamese tax codes (python-stdnum accepts them).
-VALID_TAX_CODES = ("0100233583", "0101243150", "0302688403", "2800112341")
+VALID_TAX_CODES = ("0100233583", "0101243150", "0302688417", "2800112348")
 WARD_HAC_THANH = 14797  # Phường Hạc Thành, Thanh Hóa
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -135,3 +135,9 @@ def test_utc_datetime_column_refuses_naive_and_normalises() -> None:
     assert stored == datetime(2026, 1, 1, 0, 0)
     loaded = column.process_result_value(stored, Dialect())  # type: ignore[arg-type]
     assert loaded == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_the_tests_tax_codes_are_valid() -> None:
+    from tests.support import VALID_TAX_CODES
+
+    assert all(normalize_tax_code(code) == code for code in VALID_TAX_CODES)
