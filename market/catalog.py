@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from choso.db import utcnow
 from choso.errors import NotFound, PermissionDenied
 from choso.i18n import N_
+from choso.text import SafeText
 from market.models import Organisation, Product, Role, User
 
 CATEGORIES: dict[str, str] = {
@@ -80,10 +81,10 @@ class ProductIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
+    name: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+    description: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
     category: str
-    unit: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    unit: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
     # strict: money and quantities are JSON integers, never strings or floats to be coerced
     price_vnd: int = Field(strict=True, gt=0, le=10_000_000_000)
     stock: int = Field(strict=True, ge=0, le=1_000_000_000)
@@ -100,7 +101,7 @@ class ProductIn(BaseModel):
 class ProductUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] | None = None
+    description: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=5000)] | None = None
     price_vnd: int | None = Field(default=None, strict=True, gt=0, le=10_000_000_000)
     stock: int | None = Field(default=None, strict=True, ge=0, le=1_000_000_000)
     is_active: bool | None = None

@@ -20,6 +20,7 @@ from choso.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDen
 from choso.i18n import N_
 from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
+from choso.text import SafeText
 from market import security
 from market.models import (
     ApiToken,
@@ -33,9 +34,10 @@ from market.models import (
 from market.places import THANH_HOA, resolve_place
 from market.taxcode import normalize_tax_code
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
-OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .-]{8,20}$")]
+Name = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
+OrgName = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
+TaxCodeText = Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=20)]  # checked later
+Phone = Annotated[SafeText, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .-]{8,20}$")]
 # argon2 takes any length, but an unbounded password is a cheap way to burn our CPU.
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 
@@ -47,7 +49,7 @@ class AddressIn(BaseModel):
 
     province_code: int = THANH_HOA
     ward_code: int
-    street: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    street: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=200)] = ""
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
@@ -64,7 +66,7 @@ class Registration(BaseModel):
     role: Role = Role.BUYER
     address: AddressIn | None = None
     organisation_name: OrgName | None = None
-    tax_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    tax_code: TaxCodeText | None = None
     locale: Annotated[str, StringConstraints(pattern=r"^(vi|en)$")] = "vi"
 
     @model_validator(mode="after")
@@ -83,7 +85,7 @@ class AgencyOfficerIn(BaseModel):
     password: Password
     full_name: Name
     agency_name: OrgName
-    agency_tax_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    agency_tax_code: TaxCodeText | None = None
     address: AddressIn
 
 

@@ -155,3 +155,32 @@ def test_malformed_form_bodies_are_4xx(client: TestClient) -> None:
         for content_type, body in bodies:
             response = client.post(path, content=body, headers={"Content-Type": content_type})
             assert 400 <= response.status_code < 500, (path, content_type, response.status_code)
+
+
+def test_control_characters_are_refused_with_422_on_every_backend(client: TestClient, db: Session) -> None:
+    """PostgreSQL cannot store NUL in text; such input must be a clear 422, never a driver error."""
+    for payload in (
+        buyer_payload(full_name="Lan\x00"),
+        buyer_payload(address={"ward_code": 14797, "street": "12\x00 Lê Hoàn"}),
+        buyer_payload(role="producer", organisation_name="HTX\x00", tax_code="0100233583"),
+    ):
+        error = assert_error_shape(client.post("/api/v1/auth/register", json=payload), 422)
+        assert error["details"]
+    assert_error_shape(client.post("/api/v1/auth/token", json={"email": "a\x00@b.vn", "password": "x"}), 422)
+    assert_error_shape(client.get("/api/v1/products", params={"q": "nem\x00"}), 422)
+    assert_error_shape(client.get("/api/v1/products", params={"category": "\x00"}), 422)
+    assert client.get("/products", params={"q": "\x00"}).status_code == 422
+    db.rollback()
+    assert db.exec(select(func.count()).select_from(User)).one() == 0
+
+
+def test_control_characters_in_login_form_do_not_break_login(client: TestClient) -> None:
+    api_register(client, buyer_payload())
+    from tests.support import page_csrf
+
+    token = page_csrf(client, "/login")
+    response = client.post(
+        "/login",
+        data={"email": "lan@example.vn\x00", "password": "wrong-password", "csrf_token": token},
+    )
+    assert response.status_code == 401

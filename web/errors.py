@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from choso.errors import DomainError
@@ -83,6 +83,14 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return error_response(request, exc.status_code, code, gettext_(message), headers=headers)
 
 
+async def _unstorable_data(request: Request, exc: DataError) -> Response:
+    # Validation should have caught it; if some value still reaches the database in a form it
+    # cannot store, it is the caller's data at fault, and the transaction was rolled back.
+    log.warning("database refused data on %s %s: %s", request.method, request.url.path, exc.orig)
+    code, message = _HTTP_MESSAGES[422]
+    return error_response(request, 422, code, gettext_(message))
+
+
 async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
     # Lock timeouts and lost connections: nothing was changed (the transaction rolled back),
     # and trying again later is the right answer, so say that instead of a 500.
@@ -102,4 +110,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _unstorable_data)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)

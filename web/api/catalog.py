@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from choso.text import SafeText
 from market import catalog
 from market.models import Organisation, Role, User
 from web.api.schemas import Page, ProductOut
@@ -17,8 +18,8 @@ router = APIRouter(prefix="/products", tags=["catalogue"])
 @router.get("", response_model=Page[ProductOut])
 def list_products(
     session: DB,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[SafeText | None, Query(max_length=100)] = None,
+    category: Annotated[SafeText | None, Query(max_length=40)] = None,
     producer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,

@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from choso.text import SafeText
 from market.models import Organisation, Product, Role, User
 from market.places import describe
 from market.taxcode import format_tax_code
@@ -56,9 +57,9 @@ class UserOut(BaseModel):
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=254)
+    email: SafeText = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
-    name: str = Field(default="api", min_length=1, max_length=80)
+    name: SafeText = Field(default="api", min_length=1, max_length=80)
 
 
 class TokenOut(BaseModel):

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from choso.errors import DomainError
+from choso.text import strip_control_characters
 from web.deps import csrf_token_for
 from web.i18n import templates
 from web.validation import describe_errors
@@ -60,5 +61,6 @@ def safe_next(target: str | None, default: str = "/account") -> str:
 
 
 def form_text(form: Any, name: str, max_length: int = 1000) -> str:
+    """A form field as text: no browser sends control characters in a form, so they go."""
     value = form.get(name)
-    return value.strip()[:max_length] if isinstance(value, str) else ""
+    return strip_control_characters(value).strip()[:max_length] if isinstance(value, str) else ""

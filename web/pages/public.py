@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from choso.i18n import SUPPORTED_LOCALES
 from choso.settings import get_settings
+from choso.text import SafeText
 from market import catalog
 from market.models import User
 from market.places import describe
@@ -33,8 +34,8 @@ def products(
     request: Request,
     session: DB,
     _viewer: Viewer,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
+    q: Annotated[SafeText | None, Query(max_length=100)] = None,
+    category: Annotated[SafeText | None, Query(max_length=40)] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
     category = category if category in catalog.CATEGORIES else None
