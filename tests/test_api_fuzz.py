@@ -4,6 +4,8 @@ caller and for a caller of the right role."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -18,6 +20,8 @@ from schemathesis.checks import (
 from tests.support import api_register, api_token, make_operator, producer_payload
 from web.app import create_app
 
+# Examples per operation; raise it for a deeper local run (CHOSO_FUZZ_EXAMPLES=300 make test).
+FUZZ_EXAMPLES = int(os.environ.get("CHOSO_FUZZ_EXAMPLES", "25"))
 app = create_app()
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -35,7 +39,7 @@ def role_headers() -> dict[str, dict[str, str]]:
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_fails_on_generated_input(
     case: schemathesis.Case, role_headers: dict[str, dict[str, str]]
 ) -> None:
