@@ -20,8 +20,8 @@ from schemathesis.checks import (
 from tests.support import api_register, api_token, make_operator, producer_payload
 from web.app import create_app
 
-# Examples per operation; raise it for a deeper local run (CHOSO_FUZZ_EXAMPLES=300 make test).
-FUZZ_EXAMPLES = int(os.environ.get("CHOSO_FUZZ_EXAMPLES", "25"))
+# Examples per operation; raise it for a deeper local run (CHOSO_TEST_FUZZ_EXAMPLES=300 make test).
+FUZZ_EXAMPLES = int(os.environ.get("CHOSO_TEST_FUZZ_EXAMPLES", "25"))
 app = create_app()
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
