@@ -31,4 +31,7 @@ def _reject_control_characters(value: str) -> str:
     return value
 
 
-SafeText = Annotated[str, AfterValidator(_reject_control_characters)]
+# Put it after any StringConstraints, so that they still show in the OpenAPI schema:
+#   Annotated[str, StringConstraints(max_length=200), NoControlCharacters]
+NoControlCharacters = AfterValidator(_reject_control_characters)
+SafeText = Annotated[str, NoControlCharacters]

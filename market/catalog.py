@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from choso.db import utcnow
 from choso.errors import NotFound, PermissionDenied
 from choso.i18n import N_
-from choso.text import SafeText
+from choso.text import NoControlCharacters
 from market.models import Organisation, Product, Role, User
 
 CATEGORIES: dict[str, str] = {
@@ -76,18 +76,29 @@ def get_product(session: Session, product_id: int) -> tuple[Product, Organisatio
     return row[0], row[1]
 
 
+ProductName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NoControlCharacters
+]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControlCharacters]
+Unit = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), NoControlCharacters
+]
+# strict: money and quantities are JSON integers, never strings or floats to be coerced
+PriceVnd = Annotated[int, Field(strict=True, gt=0, le=10_000_000_000)]
+Stock = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+
+
 class ProductIn(BaseModel):
     """A new listing; price in whole đồng per unit."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-    description: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
+    name: ProductName
+    description: Description = ""
     category: str
-    unit: Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-    # strict: money and quantities are JSON integers, never strings or floats to be coerced
-    price_vnd: int = Field(strict=True, gt=0, le=10_000_000_000)
-    stock: int = Field(strict=True, ge=0, le=1_000_000_000)
+    unit: Unit
+    price_vnd: PriceVnd
+    stock: Stock
     ocop_stars: int | None = Field(default=None, strict=True, ge=3, le=5)
 
     @field_validator("category")
@@ -101,9 +112,9 @@ class ProductIn(BaseModel):
 class ProductUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=5000)] | None = None
-    price_vnd: int | None = Field(default=None, strict=True, gt=0, le=10_000_000_000)
-    stock: int | None = Field(default=None, strict=True, ge=0, le=1_000_000_000)
+    description: Description | None = None
+    price_vnd: PriceVnd | None = None
+    stock: Stock | None = None
     is_active: bool | None = None
 
 

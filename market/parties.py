@@ -20,7 +20,7 @@ from choso.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDen
 from choso.i18n import N_
 from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
-from choso.text import SafeText
+from choso.text import NoControlCharacters
 from market import security
 from market.models import (
     ApiToken,
@@ -34,10 +34,18 @@ from market.models import (
 from market.places import THANH_HOA, resolve_place
 from market.taxcode import normalize_tax_code
 
-Name = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=2, max_length=120)]
-OrgName = Annotated[SafeText, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-TaxCodeText = Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=20)]  # checked later
-Phone = Annotated[SafeText, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .-]{8,20}$")]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120), NoControlCharacters
+]
+OrgName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NoControlCharacters
+]
+TaxCodeText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=20), NoControlCharacters
+]  # checked later
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .-]{8,20}$"), NoControlCharacters
+]
 # argon2 takes any length, but an unbounded password is a cheap way to burn our CPU.
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 
@@ -49,7 +57,7 @@ class AddressIn(BaseModel):
 
     province_code: int = THANH_HOA
     ward_code: int
-    street: Annotated[SafeText, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    street: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoControlCharacters] = ""
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
