@@ -124,8 +124,7 @@ def _ensure_email_free(session: Session, email: str) -> None:
         raise Conflict(N_("An account with this email already exists."), field="email")
 
 
-def _producer_organisation(session: Session, data: Registration) -> Organisation:
-    tax_code = normalize_tax_code(data.tax_code or "")
+def _producer_organisation(session: Session, data: Registration, tax_code: str) -> Organisation:
     if session.exec(select(Organisation.id).where(Organisation.tax_code == tax_code)).first() is not None:
         raise Conflict(N_("A business with this tax code is already registered."), field="tax_code")
     organisation = Organisation(
@@ -152,6 +151,7 @@ def register(session: Session, data: Registration) -> User:
         raise PermissionDenied(N_("This role cannot be chosen at registration."), field="role")
     email = normalize_email(str(data.email))
     _check_password_quality(data.password, email)
+    tax_code = normalize_tax_code(data.tax_code or "") if data.role == Role.PRODUCER else None
     password_hash = security.hash_password(data.password)  # slow: before the transaction starts
     _ensure_email_free(session, email)
 
@@ -165,8 +165,8 @@ def register(session: Session, data: Registration) -> User:
     )
     _apply_address(user, data.address)
     with _committed_unless_taken(session):
-        if data.role == Role.PRODUCER:
-            organisation = _producer_organisation(session, data)
+        if tax_code is not None:  # a producer: the business comes with the account
+            organisation = _producer_organisation(session, data, tax_code)
             session.add(organisation)
             session.flush()
             user.organisation_id = organisation.id
@@ -209,7 +209,7 @@ def create_agency_officer(session: Session, operator: User, data: AgencyOfficerI
 
 
 def _welcome(session: Session, user: User) -> None:
-    from market.tasks import deliver_notification
+    from market.tasks import deliver_notification  # market.tasks imports this module
 
     enqueue_after_commit(
         session,
