@@ -3,38 +3,48 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.choso-installed
+RUNTIME := $(VENV)/.choso-runtime
+DEV := $(VENV)/.choso-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format messages clean
+.PHONY: install install-dev run test lint format messages clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# The app's own dependencies (for `make run`), and those plus the test tools (for `make test`).
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME)
+
+install: $(RUNTIME)
+
+install-dev: $(DEV)
 
 run: install
 	$(BIN)/choso demo
 	$(BIN)/choso serve --host $(HOST) --port $(PORT)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
 	BIN=$(BIN) scripts/run-tests
 
-format: install
+format: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 # Re-extract translatable strings after changing templates or messages; then update the .po files.
-messages: install
+messages: install-dev
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext_ -k ngettext_:1,2 --no-location --sort-output \
 		--project=choso -o web/translations/messages.pot choso market web
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l vi \
