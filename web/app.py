@@ -16,12 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from choso import jobs, migrate
 from choso.db import check_database
-from choso.i18n import current_locale, gettext_, negotiate_locale
+from choso.i18n import current_locale, negotiate_locale
 from choso.settings import get_settings
 from web import api, pages
 from web.api.schemas import HealthOut
-from web.deps import CSRF_COOKIE, new_csrf_seed
-from web.errors import error_response, install_error_handlers
+from web.deps import CSRF_COOKIE, new_csrf_seed, set_cookie
+from web.errors import install_error_handlers, status_error
 from web.i18n import LOCALE_COOKIE
 
 log = logging.getLogger(__name__)
@@ -71,15 +71,13 @@ async def locale_and_csrf_cookie(
     request.state.csrf_seed = fresh_seed or seed
     try:
         if _declared_length(request) > MAX_BODY_BYTES:
-            response = error_response(request, 413, "too_large", gettext_("The request is too large."))
+            response = status_error(request, 413)
         else:
             response = await call_next(request)
     finally:
         current_locale.reset(token)
     if fresh_seed and not is_api:
-        response.set_cookie(
-            CSRF_COOKIE, fresh_seed, httponly=True, samesite="lax", secure=get_settings().cookie_secure
-        )
+        set_cookie(response, CSRF_COOKIE, fresh_seed)
     response.headers.setdefault("Content-Language", locale)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")

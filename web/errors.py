@@ -71,38 +71,43 @@ async def _domain_error(request: Request, exc: DomainError) -> Response:
     return error_response(request, exc.status_code, exc.code, message, field=exc.field, headers=exc.headers)
 
 
+def status_error(
+    request: Request,
+    status: int,
+    *,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error response for an HTTP status, with its standard code and message."""
+    code, message = _HTTP_MESSAGES.get(status, ("http_error", N_("The request is not valid.")))
+    return error_response(request, status, code, gettext_(message), details=details, headers=headers)
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    details = describe_errors(exc.errors())
-    code, message = _HTTP_MESSAGES[422]
-    return error_response(request, 422, code, gettext_(message), details=details)
+    return status_error(request, 422, details=describe_errors(exc.errors()))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    code, message = _HTTP_MESSAGES.get(exc.status_code, ("http_error", N_("The request is not valid.")))
-    headers = dict(exc.headers) if exc.headers else None
-    return error_response(request, exc.status_code, code, gettext_(message), headers=headers)
+    return status_error(request, exc.status_code, headers=dict(exc.headers) if exc.headers else None)
 
 
 async def _unstorable_data(request: Request, exc: DataError) -> Response:
     # Validation should have caught it; if some value still reaches the database in a form it
     # cannot store, it is the caller's data at fault, and the transaction was rolled back.
     log.warning("database refused data on %s %s: %s", request.method, request.url.path, exc.orig)
-    code, message = _HTTP_MESSAGES[422]
-    return error_response(request, 422, code, gettext_(message))
+    return status_error(request, 422)
 
 
 async def _database_unavailable(request: Request, exc: OperationalError) -> Response:
     # Lock timeouts and lost connections: nothing was changed (the transaction rolled back),
     # and trying again later is the right answer, so say that instead of a 500.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    code, message = _HTTP_MESSAGES[503]
-    return error_response(request, 503, code, gettext_(message), headers={"Retry-After": "2"})
+    return status_error(request, 503, headers={"Retry-After": "2"})
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    code, message = _HTTP_MESSAGES[500]
-    return error_response(request, 500, code, gettext_(message))
+    return status_error(request, 500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,6 +19,7 @@ from choso.i18n import (
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LOCALE_COOKIE = "choso_lang"
+LOCALE_COOKIE_SECONDS = 365 * 24 * 3600
 
 ROLE_LABELS = {
     "buyer": N_("Buyer"),

@@ -16,8 +16,16 @@ from choso.settings import get_settings
 from market import parties
 from market.models import Role, User
 from market.places import THANH_HOA, wards_of
-from web.deps import CSRF_COOKIE, DB, SESSION_COOKIE, client_ip, new_csrf_seed, page_user_optional
-from web.i18n import LOCALE_COOKIE
+from web.deps import (
+    CSRF_COOKIE,
+    DB,
+    SESSION_COOKIE,
+    client_ip,
+    new_csrf_seed,
+    page_user_optional,
+    set_cookie,
+)
+from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_SECONDS
 from web.pages.common import form_errors_from, form_text, render, safe_next
 
 router = APIRouter()
@@ -31,25 +39,14 @@ def _logged_in(request: Request, session: Session, user: User, target: str) -> R
     nothing chosen before the login (by whoever had this browser, or planted a cookie)
     carries over into it. The user's language becomes the page language.
     """
-    settings = get_settings()
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         parties.end_session(session, previous)
     token = parties.start_session(session, user)
     response = RedirectResponse(target, status_code=303)
-    secure = settings.cookie_secure
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=settings.session_days * 86400,
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-    )
-    response.set_cookie(CSRF_COOKIE, new_csrf_seed(), httponly=True, samesite="lax", secure=secure)
-    response.set_cookie(
-        LOCALE_COOKIE, user.locale, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure
-    )
+    set_cookie(response, SESSION_COOKIE, token, max_age=get_settings().session_days * 24 * 3600)
+    set_cookie(response, CSRF_COOKIE, new_csrf_seed())
+    set_cookie(response, LOCALE_COOKIE, user.locale, max_age=LOCALE_COOKIE_SECONDS)
     return response
 
 

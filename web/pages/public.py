@@ -8,14 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from choso.i18n import SUPPORTED_LOCALES
-from choso.settings import get_settings
 from choso.text import SafeText
 from market import catalog
 from market.models import User
 from market.places import describe
 from market.taxcode import format_tax_code
-from web.deps import DB, ObjectId, page_user_optional
-from web.i18n import LOCALE_COOKIE
+from web.deps import DB, ObjectId, page_user_optional, set_cookie
+from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_SECONDS
 from web.pages.common import render, safe_next
 
 router = APIRouter()
@@ -77,12 +76,5 @@ def product_detail(product_id: ObjectId, request: Request, session: DB, _viewer:
 def switch_language(locale: str, next: str | None = None) -> RedirectResponse:
     response = RedirectResponse(safe_next(next, default="/"), status_code=303)
     if locale in SUPPORTED_LOCALES:
-        response.set_cookie(
-            LOCALE_COOKIE,
-            locale,
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=get_settings().cookie_secure,
-        )
+        set_cookie(response, LOCALE_COOKIE, locale, max_age=LOCALE_COOKIE_SECONDS)
     return response
