@@ -1,4 +1,5 @@
-"""The ``choso`` command: serve, worker, beat, db, demo, user."""
+"""The ``choso`` command: the kernel's serve, worker, beat, db and demo, plus each domain's
+command groups (declared in its ``domain.py``, see choso.domains)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,7 @@ def _configure_logging(
 
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-user_app = typer.Typer(help="Accounts that cannot register themselves.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(user_app, name="user")
 
 
 @app.command()
@@ -105,47 +104,31 @@ def db_current() -> None:
 
 @app.command()
 def demo() -> None:
-    """Load Thanh Hóa demo data (producers, agencies, buyers, products); safe to run twice."""
-    from choso import demo as demo_data
+    """Load Thanh Hóa demo data (producers, agencies, buyers, products…); safe to run twice."""
     from choso import migrate
+    from choso.domains import all_domains, resolve
     from choso.jobs import embedded_runner
     from choso.settings import get_settings
 
     migrate.upgrade()
-    created = demo_data.load()
+    lines: list[str] = []
+    for domain in all_domains():
+        if domain.demo:
+            lines += resolve(domain.demo)()
     if get_settings().embedded_jobs:
-        embedded_runner().drain()  # the welcome notifications, before the process exits
-    if created:
-        typer.echo("demo data loaded; every demo account's password is: " + demo_data.DEMO_PASSWORD)
-        for email, role in demo_data.DEMO_LOGINS:
-            typer.echo(f"  {role:<15} {email}")
-    else:
-        typer.echo("demo data already present")
+        embedded_runner().drain()  # the jobs the demo caused, before the process exits
+    typer.echo("\n".join(lines) if lines else "demo data already present")
 
 
-@user_app.command("create")
-def user_create(
-    email: Annotated[str, typer.Option(help="Login email.")],
-    full_name: Annotated[str, typer.Option(help="Full name.")],
-    role: Annotated[
-        str, typer.Option(help="operator (others register, or an operator creates them).")
-    ] = "operator",
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
-) -> None:
-    """Create an operator account."""
-    from choso.db import session_scope
-    from choso.errors import DomainError
-    from market import parties
+def _register_domain_commands() -> None:
+    from choso.domains import all_domains, resolve
 
-    if role != "operator":
-        raise typer.BadParameter("only operator accounts are created here", param_hint="--role")
-    with session_scope() as session:
-        try:
-            user = parties.create_operator(session, email=email, full_name=full_name, password=password)
-        except DomainError as exc:
-            typer.echo(f"error: {exc.message}", err=True)
-            raise typer.Exit(1) from None
-    typer.echo(f"operator {user.email} created (id {user.id})")
+    for domain in all_domains():
+        for name, reference in domain.cli:
+            app.add_typer(resolve(reference), name=name)
+
+
+_register_domain_commands()
 
 
 def main() -> None:

@@ -30,30 +30,28 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col, select
 
+from choso import domains
 from choso.db import dispose_engine, get_engine, session_scope, utcnow
 from choso.outbox import JobOutbox
 from choso.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ["market.tasks"]
-
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """The periodic jobs: run by ``choso beat``, or by the embedded scheduler."""
-    return {
+    schedule: dict[str, dict[str, Any]] = {
         "relay-outbox": {
             "task": "choso.relay_outbox",
             "schedule": timedelta(seconds=settings.outbox_relay_seconds),
         },
-        "purge-expired-credentials": {
-            "task": "market.purge_expired_credentials",
-            "schedule": timedelta(hours=1),
-        },
     }
+    for name, task, seconds in domains.periodic_jobs(settings):
+        schedule[name] = {"task": task, "schedule": timedelta(seconds=seconds)}
+    return schedule
 
 
-celery_app = Celery("choso", include=TASK_MODULES)
+celery_app = Celery("choso", include=domains.task_modules())
 
 
 def configure(settings: Settings) -> None:
@@ -148,12 +146,22 @@ def dispatch(task: Task, *args: Any, **kwargs: Any) -> None:
 _PENDING_KEY = "choso_pending_jobs"
 
 
-def enqueue_after_commit(session: Session, task: Task, *args: Any, **kwargs: Any) -> None:
-    """Make ``task`` part of the session's transaction: it is published once the transaction
-    commits, and never if it rolls back (its outbox row rolls back with it)."""
-    row = JobOutbox(task=task.name, args=list(args), kwargs=kwargs)
+def enqueue_after_commit(session: Session, task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Make the job named ``task_name`` part of the session's transaction: it is published once
+    the transaction commits, and never if it rolls back (its outbox row rolls back with it).
+
+    Jobs are named, not imported, so that a domain's services and its task module need not
+    import each other."""
+    row = JobOutbox(task=task_name, args=list(args), kwargs=kwargs)
     session.add(row)
-    session.info.setdefault(_PENDING_KEY, []).append((row, task.name, list(args), kwargs))
+    session.info.setdefault(_PENDING_KEY, []).append((row, task_name, list(args), kwargs))
+
+
+def task_by_name(name: str) -> Task:
+    """The registered task called ``name``; task modules are imported on first need."""
+    if name not in celery_app.tasks:
+        celery_app.loader.import_default_modules()
+    return celery_app.tasks[name]
 
 
 def _publish(rows: list[tuple[int, str, list[Any], dict[str, Any]]], engine: Engine) -> None:
@@ -163,7 +171,7 @@ def _publish(rows: list[tuple[int, str, list[Any], dict[str, Any]]], engine: Eng
     published = []
     for row_id, task_name, args, kwargs in rows:
         try:
-            dispatch(celery_app.tasks[task_name], *args, **kwargs)
+            dispatch(task_by_name(task_name), *args, **kwargs)
         except Exception:
             # The data is committed; a broker outage must not turn the request into an error.
             log.exception("could not publish job %s (outbox %s); the relay will retry", task_name, row_id)
@@ -244,7 +252,7 @@ class EmbeddedScheduler:
             due, _next = entry.is_due(self._last_run[name])
             if due:
                 self._last_run[name] = celery_app.now()
-                dispatch(celery_app.tasks[self._tasks[name]])
+                dispatch(task_by_name(self._tasks[name]))
                 ran.append(name)
         return ran
 

@@ -1,8 +1,9 @@
-"""Every table of every domain package, so that metadata (and Alembic) sees them all."""
+"""Every table of the kernel and of every domain package, so that metadata (and Alembic) sees them all."""
 
 from sqlmodel import SQLModel
 
 import choso.outbox  # noqa: F401
-import market.models  # noqa: F401
+from choso.domains import import_models
 
+import_models()
 metadata = SQLModel.metadata

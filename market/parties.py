@@ -209,11 +209,9 @@ def create_agency_officer(session: Session, operator: User, data: AgencyOfficerI
 
 
 def _welcome(session: Session, user: User) -> None:
-    from market.tasks import deliver_notification  # market.tasks imports this module
-
     enqueue_after_commit(
         session,
-        deliver_notification,
+        "market.deliver_notification",
         user_id=user.id,
         kind="welcome",
         params={"name": user.full_name},

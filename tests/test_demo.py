@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from stdnum.vn import mst
 
-from choso import demo
+from market import demo
 from market.models import Organisation, Product, User
 from tests.support import api_token
 

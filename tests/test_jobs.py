@@ -38,7 +38,7 @@ def make_user(email: str = "lan@example.vn") -> int:
 def enqueue_welcome(session: Session, user_id: int, dedupe_key: str) -> None:
     jobs.enqueue_after_commit(
         session,
-        deliver_notification,
+        deliver_notification.name,
         user_id=user_id,
         kind="welcome",
         params={"name": "x"},

@@ -141,3 +141,20 @@ def test_the_tests_tax_codes_are_valid() -> None:
     from tests.support import VALID_TAX_CODES
 
     assert all(normalize_tax_code(code) == code for code in VALID_TAX_CODES)
+
+
+def test_kernel_imports_no_domain_package() -> None:
+    """The kernel (choso/) reaches domains only through choso.domains' entry points."""
+    import ast
+    from pathlib import Path
+
+    domains = {"market", "payments", "matching", "web"}
+    for path in Path("choso").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in domains, f"{path} imports {name}"

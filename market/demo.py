@@ -391,3 +391,12 @@ def load() -> bool:
             return False
         _load(session)
     return True
+
+
+def load_demo() -> list[str]:
+    """The ``choso demo`` step of the market: what to tell the person who ran it."""
+    if not load():
+        return []
+    lines = ["demo data loaded; every demo account's password is: " + DEMO_PASSWORD]
+    lines += [f"  {role:<15} {email}" for email, role in DEMO_LOGINS]
+    return lines

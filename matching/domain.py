@@ -1,0 +1,11 @@
+"""The matching domain as the kernel sees it: tables, jobs, periodic jobs, commands, demo data."""
+
+from __future__ import annotations
+
+from choso.domains import Domain
+
+DOMAIN = Domain(
+    name="matching",
+    cli=(),
+    demo_rank=30,
+)

@@ -1,0 +1,11 @@
+"""The payments domain as the kernel sees it: tables, jobs, periodic jobs, commands, demo data."""
+
+from __future__ import annotations
+
+from choso.domains import Domain
+
+DOMAIN = Domain(
+    name="payments",
+    cli=(),
+    demo_rank=20,
+)
