@@ -43,6 +43,20 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = ""
     stripe_api_base: str = Field("", description="Empty means Stripe itself; set it for a sandbox server.")
 
+    # --- payments -----------------------------------------------------------------------------
+    sandbox: bool = Field(
+        False, description="Sandbox install: simulated bank transfers, test cards, a banner on every page."
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Where people reach the site (links in receipts and QR codes)."
+    )
+    payment_request_minutes: int = Field(
+        30, ge=1, le=60 * 24 * 90, description="How long a checkout's payment request stays open."
+    )
+    sepay_auth: str = Field("hmac", pattern="^(hmac|apikey)$", description="How SePay webhooks authenticate.")
+    sepay_webhook_secret: str = Field("", description="SePay HMAC secret or API key; empty refuses SePay.")
+    casso_webhook_secret: str = Field("", description="Casso v2 webhook secret; empty refuses Casso.")
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, url: str) -> str:
