@@ -143,3 +143,37 @@ def session_scope() -> Iterator[Session]:
 def check_database() -> None:
     with get_engine().connect() as connection:
         connection.execute(sa.text("SELECT 1"))
+
+
+def insert_ignore(
+    session: Session, model: type[SQLModel], values: dict[str, Any], *, conflict_columns: list[str]
+) -> None:
+    """INSERT a row unless one with the same ``conflict_columns`` exists (race-safe, both
+    backends): the get-or-create of rows that many transactions may open at once."""
+    table = model.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(table).values(values).on_conflict_do_nothing(index_elements=conflict_columns)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = (
+            sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=conflict_columns)
+        )
+    session.connection().execute(statement)
+
+
+def lock_rows(session: Session, model: type[SQLModel], ids: list[int]) -> None:
+    """Lock rows for the rest of the transaction, lowest id first.
+
+    Locks are always taken in one order across the code base — product, order, payment
+    request, ledger account — and by ascending id within a table, so that two use cases
+    cannot deadlock. On SQLite the whole database is locked at BEGIN IMMEDIATE already.
+    """
+    if not ids or session.get_bind().dialect.name != "postgresql":
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    session.connection().execute(
+        sa.select(table.c.id).where(table.c.id.in_(sorted(ids))).order_by(table.c.id).with_for_update()
+    )

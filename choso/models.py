@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+import choso.audit
 import choso.outbox  # noqa: F401
 from choso.domains import import_models
 

@@ -14,7 +14,26 @@ from market.models import Notification
 
 MESSAGES = {
     "welcome": N_("Welcome to Chợ Số, %(name)s! Your account is ready."),
+    "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
+    "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
 }
+
+
+def deliver_to_organisation(
+    session: Session, *, organisation_id: int, kind: str, params: dict[str, Any], dedupe_key: str
+) -> int:
+    """Notify every active member of an organisation (one row each); how many were new."""
+    from market.models import User
+
+    members = session.exec(
+        select(User.id).where(User.organisation_id == organisation_id, User.is_active == True)  # noqa: E712
+    ).all()
+    session.commit()
+    return sum(
+        deliver(session, user_id=member, kind=kind, params=params, dedupe_key=f"{dedupe_key}:{member}")
+        for member in members
+        if member is not None
+    )
 
 
 def deliver(session: Session, *, user_id: int, kind: str, params: dict[str, Any], dedupe_key: str) -> bool:

@@ -28,3 +28,16 @@ def deliver_notification(*, user_id: int, kind: str, params: dict[str, Any], ded
 def purge_expired_credentials() -> int:
     with session_scope() as session:
         return parties.purge_expired_credentials(session)
+
+
+@celery_app.task(
+    name="market.notify_organisation",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def notify_organisation(*, organisation_id: int, kind: str, params: dict[str, Any], dedupe_key: str) -> int:
+    with session_scope() as session:
+        return notifications.deliver_to_organisation(
+            session, organisation_id=organisation_id, kind=kind, params=params, dedupe_key=dedupe_key
+        )

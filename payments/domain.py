@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from choso.domains import Domain
+from typing import Any
+
+from choso.domains import Domain, PeriodicJob
+
+
+def _periodic(_settings: Any) -> list[PeriodicJob]:
+    return [("expire-payment-requests", "payments.expire_payment_requests", 60.0)]
+
 
 DOMAIN = Domain(
     name="payments",
-    cli=(),
+    models=("payments.models",),
+    tasks=("payments.tasks",),
+    periodic=_periodic,
+    cli=(("ledger", "payments.ledger_cli:app"),),
     demo_rank=20,
 )

@@ -165,8 +165,17 @@ def clean_database() -> Iterator[None]:
             names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
             connection.execute(sa.text(f"TRUNCATE {names} CASCADE"))
         else:
+            # Append-only tables refuse DELETE by trigger; lift the triggers for the reset only.
+            triggers = connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+            )
+            saved = list(triggers)
+            for name, _sql in saved:
+                connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
             for table in reversed(metadata.sorted_tables):
                 connection.execute(table.delete())
+            for _name, sql in saved:
+                connection.exec_driver_sql(sql)
 
 
 @pytest.fixture(scope="session")

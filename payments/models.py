@@ -1,0 +1,278 @@
+"""Tables of the payments domain: ledger, bank accounts, payment requests, payments, the
+webhook inbox, suspense items and receipts.
+
+Money columns are BigInteger whole đồng (see choso.money). Ledger rows are immutable
+(triggers, see choso.immutable); balances are cached on the account and changed only by
+:mod:`payments.ledger`, in the transaction that adds the postings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from choso.db import UTCDateTime, utcnow
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+def _created_at() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _money(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.BigInteger, **kwargs)
+
+
+# --- ledger ---------------------------------------------------------------------------------
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+
+
+class LedgerAccount(SQLModel, table=True):
+    """An account of the double-entry ledger. ``balance_vnd`` is debits minus credits.
+
+    ``no_overdraft`` accounts may not go below zero on their normal side (debit for assets
+    and expenses, credit for liabilities and revenue); a CHECK enforces it below the app.
+    """
+
+    __tablename__ = "ledger_account"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", AccountKind), name="kind"),
+        sa.CheckConstraint(
+            "NOT no_overdraft OR (kind IN ('asset', 'expense') AND balance_vnd >= 0)"
+            " OR (kind IN ('liability', 'revenue') AND balance_vnd <= 0)",
+            name="no_overdraft",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=80, unique=True)  # e.g. "bank:3", "payable:12", "suspense"
+    name: str = Field(max_length=200)
+    kind: AccountKind = Field(sa_type=sa.String(12))
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    no_overdraft: bool = False
+    balance_vnd: int = _money(default=0)
+    created_at: datetime = _created_at()
+
+
+class LedgerTransaction(SQLModel, table=True):
+    """A balanced set of postings. Immutable; corrections are reversing transactions."""
+
+    __tablename__ = "ledger_transaction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    # SHA-256 of the canonical postings and kind: a replay must carry the same content.
+    fingerprint: str = Field(max_length=64)
+    kind: str = Field(max_length=30, index=True)
+    memo: str = Field(max_length=300)
+    cause_type: str = Field(max_length=30)
+    cause_id: int | None = Field(default=None, index=True)
+    reverses_id: int | None = Field(default=None, foreign_key="ledger_transaction.id", unique=True)
+    created_at: datetime = _created_at()
+
+
+class LedgerPosting(SQLModel, table=True):
+    __tablename__ = "ledger_posting"
+    __table_args__ = (sa.CheckConstraint("amount_vnd <> 0", name="amount_non_zero"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    transaction_id: int = Field(foreign_key="ledger_transaction.id", index=True)
+    account_id: int = Field(foreign_key="ledger_account.id", index=True)
+    amount_vnd: int = _money()  # debit > 0, credit < 0
+
+
+# --- bank accounts --------------------------------------------------------------------------
+
+
+class BankAccount(SQLModel, table=True):
+    """A bank account that Choso receives VietQR transfers on (an organisation's own, or the
+    platform's when ``organisation_id`` is None)."""
+
+    __tablename__ = "bank_account"
+    __table_args__ = (sa.UniqueConstraint("bank_bin", "account_number", name="uq_bank_account_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    bank_bin: str = Field(max_length=6)
+    account_number: str = Field(max_length=19, index=True)
+    holder_name: str = Field(max_length=100)
+    is_active: bool = True
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+
+
+# --- payment requests and payments ----------------------------------------------------------
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class PaymentRequest(SQLModel, table=True):
+    """Something to be paid to an organisation, identified in bank memos by its reference."""
+
+    __tablename__ = "payment_request"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", RequestStatus), name="status"),
+        sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        sa.CheckConstraint("received_vnd >= 0", name="received_non_negative"),
+        sa.UniqueConstraint("created_by_id", "idempotency_key", name="uq_payment_request_idempotency"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference_code: str = Field(max_length=11, unique=True)
+    payee_organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    bank_account_id: int = Field(foreign_key="bank_account.id", index=True)
+    amount_vnd: int = _money()
+    currency: str = Field(default="VND", max_length=3)
+    description: str = Field(max_length=200)
+    status: RequestStatus = Field(default=RequestStatus.OPEN, sa_type=sa.String(10), index=True)
+    received_vnd: int = _money(default=0)  # settled payments towards this request
+    payer_name: str = Field(default="", max_length=120)
+    payer_user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    idempotency_key: str | None = Field(default=None, max_length=100)
+    fingerprint: str = Field(default="", max_length=64)
+    # What the request pays for (an order checkout, a fee notice, or "manual").
+    cause_type: str = Field(default="manual", max_length=30)
+    cause_id: int | None = Field(default=None, index=True)
+    # Pay-page access for payers without an account: an unguessable token (its digest).
+    access_token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    created_at: datetime = _created_at()
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def outstanding_vnd(self) -> int:
+        return max(0, self.amount_vnd - self.received_vnd)
+
+    @property
+    def underpaid(self) -> bool:
+        return self.status == RequestStatus.OPEN and 0 < self.received_vnd < self.amount_vnd
+
+
+class PaymentStatus(StrEnum):
+    SETTLED = "settled"  # counted towards its request
+    REFUND_DUE = "refund_due"  # kept, to be refunded (late, cancelled, or the excess)
+    SUSPENSE = "suspense"  # nobody claims it yet: an operator decides
+    REFUNDED = "refunded"
+
+
+class Payment(SQLModel, table=True):
+    """Money that arrived, by bank transfer or card, once per provider transaction."""
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        sa.UniqueConstraint("provider", "provider_txn_id", name="uq_payment_provider_txn"),
+        sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        sa.CheckConstraint("excess_vnd >= 0 AND excess_vnd <= amount_vnd", name="excess_range"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)  # sepay, casso, sandbox, statement, stripe
+    provider_txn_id: str = Field(max_length=100)
+    channel: str = Field(default="vietqr", max_length=10)  # vietqr | card
+    request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
+    bank_account_id: int | None = Field(default=None, foreign_key="bank_account.id", index=True)
+    amount_vnd: int = _money()
+    # The part not owed (overpayment, or all of a payment after expiry): to be refunded.
+    excess_vnd: int = _money(default=0)
+    status: PaymentStatus = Field(sa_type=sa.String(12), index=True)
+    memo: str = Field(default="", max_length=500)
+    payer_name: str = Field(default="", max_length=120)
+    bank_reference: str = Field(default="", max_length=100)
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = _created_at()
+    ledger_transaction_id: int | None = Field(default=None, foreign_key="ledger_transaction.id")
+
+
+class WebhookEvent(SQLModel, table=True):
+    """The inbox: every verified webhook, stored raw before it is processed by a job."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (sa.UniqueConstraint("source", "external_id", name="uq_webhook_event_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=20)
+    external_id: str = Field(max_length=100)
+    payload: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
+    received_at: datetime = _created_at()
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    outcome: str = Field(default="", max_length=200)
+
+
+class SuspenseStatus(StrEnum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    REFUND = "refund"
+
+
+class SuspenseItem(SQLModel, table=True):
+    """A payment nobody claims (unknown or missing reference): an operator resolves it."""
+
+    __tablename__ = "suspense_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", unique=True)
+    reason: str = Field(max_length=200)
+    status: SuspenseStatus = Field(default=SuspenseStatus.OPEN, sa_type=sa.String(10), index=True)
+    resolved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = _created_at()
+
+
+# --- receipts -------------------------------------------------------------------------------
+
+
+class ReceiptSeries(SQLModel, table=True):
+    """The last number used in one gapless series (per payee organisation, kind and year)."""
+
+    __tablename__ = "receipt_series"
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "kind", "year", name="uq_receipt_series"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id")
+    kind: str = Field(max_length=12)  # receipt | credit_note
+    year: int
+    last_number: int = 0
+
+
+class Receipt(SQLModel, table=True):
+    """A receipt (or credit note) for a settled payment request. Never edited or deleted."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (
+        sa.UniqueConstraint("organisation_id", "kind", "year", "number", name="uq_receipt_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    kind: str = Field(default="receipt", max_length=12)
+    year: int
+    number: int
+    request_id: int = Field(foreign_key="payment_request.id", index=True)
+    verification_code: str = Field(max_length=32, unique=True)
+    payer_name: str = Field(default="", max_length=120)
+    amount_vnd: int = _money()
+    # Everything printed, frozen at issue: payee name/tax code/address, items, channel.
+    content: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
+    signature: str = Field(max_length=64)
+    issued_at: datetime = _created_at()

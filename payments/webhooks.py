@@ -1,0 +1,138 @@
+"""Bank-transaction webhooks: verify → store raw (deduplicated) → enqueue → answer fast.
+
+The route calls :func:`accept`; a job calls :func:`process_event` by the stored event's id.
+A replay of the same provider transaction is acknowledged and changes nothing: the inbox is
+UNIQUE on (source, external id), the payment on (provider, provider transaction id), and the
+ledger transaction on its idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from choso.db import insert_ignore, lock_rows, utcnow
+from choso.errors import InvalidInput, NotAuthenticated
+from choso.i18n import N_
+from choso.jobs import enqueue_after_commit
+from choso.settings import get_settings
+from payments import requests
+from payments.bank_feeds import BankFeed, BankNotification, CassoFeed, FeedRejected, SePayFeed
+from payments.models import BankAccount, WebhookEvent
+from payments.reference import find_references
+
+PROCESS_TASK = "payments.process_webhook_event"
+
+
+def feed(source: str) -> BankFeed:
+    """The configured adapter for ``source``; an unconfigured one refuses everything."""
+    settings = get_settings()
+    if source == "sepay" and settings.sepay_webhook_secret:
+        return SePayFeed(mode=settings.sepay_auth, secret=settings.sepay_webhook_secret)
+    if source == "casso" and settings.casso_webhook_secret:
+        return CassoFeed(secret=settings.casso_webhook_secret)
+    raise NotAuthenticated(N_("This webhook is not configured."))
+
+
+def _receiving_account(session: Session, notice: BankNotification) -> BankAccount | None:
+    return session.exec(
+        select(BankAccount).where(
+            BankAccount.account_number == notice.account_number, col(BankAccount.is_active).is_(True)
+        )
+    ).first()
+
+
+def accept(session: Session, source: str, headers: Mapping[str, str], body: bytes) -> int:
+    """Verify and store a webhook delivery; returns how many new events were queued."""
+    adapter = feed(source)
+    try:
+        adapter.authenticate(headers, body, datetime.now(UTC))
+        notices = adapter.parse(body)
+    except FeedRejected as rejected:
+        error = NotAuthenticated if rejected.status == 401 else InvalidInput
+        raise error(rejected.message, field=rejected.field) from None
+    queued = 0
+    for notice in notices:
+        if notice.direction == "in" and _receiving_account(session, notice) is None:
+            raise InvalidInput(
+                N_("This account number is not registered with Chợ Số."), field="accountNumber"
+            )
+    raw = json.loads(body)  # the adapter has parsed it already: it is JSON
+    for notice in notices:
+        queued += _store(session, source, notice, raw)
+    session.commit()
+    return queued
+
+
+def _store(session: Session, source: str, notice: BankNotification, raw: object) -> int:
+    # The raw delivery as received, and what the adapter read from it (the job works on that).
+    payload = {"raw": raw, "notice": {**asdict(notice), "occurred_at": notice.occurred_at.isoformat()}}
+    insert_ignore(
+        session,
+        WebhookEvent,
+        {
+            "source": source,
+            "external_id": notice.external_id,
+            "payload": payload,
+            "received_at": utcnow(),
+            "outcome": "",
+        },
+        conflict_columns=["source", "external_id"],
+    )
+    event = session.exec(
+        select(WebhookEvent).where(
+            WebhookEvent.source == source, WebhookEvent.external_id == notice.external_id
+        )
+    ).one()
+    if event.processed_at is not None or session.info.get(("queued", event.id)):
+        return 0
+    # A redelivery of an event not yet processed is queued again: harmless (the job skips
+    # processed events) and it recovers a delivery whose first job was lost.
+    session.info[("queued", event.id)] = True
+    enqueue_after_commit(session, PROCESS_TASK, event_id=event.id)
+    return 1
+
+
+def process_event(session: Session, event_id: int) -> str:
+    """Handle one stored event (a job); skips events already handled. Commits."""
+    lock_rows(session, WebhookEvent, [event_id])
+    event = session.get(WebhookEvent, event_id, populate_existing=True)
+    if event is None:
+        return "missing"
+    if event.processed_at is not None:
+        return "already processed"
+    fields = dict(event.payload["notice"])
+    fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
+    event.outcome = _apply(session, BankNotification(**fields))
+    event.processed_at = utcnow()
+    session.add(event)
+    session.commit()
+    return event.outcome
+
+
+def _apply(session: Session, notice: BankNotification) -> str:
+    if notice.direction != "in":
+        return "outgoing transfer recorded"
+    account = _receiving_account(session, notice)
+    if account is None:
+        return "account no longer registered"
+    codes = find_references(notice.memo)
+    payment = requests.apply_incoming_payment(
+        session,
+        requests.IncomingPayment(
+            provider=notice.source,
+            provider_txn_id=notice.external_id,
+            amount_vnd=notice.amount_vnd,
+            received_at=notice.occurred_at,
+            bank_account_id=account.id,
+            reference_code=codes[0] if len(codes) == 1 else None,
+            memo=notice.memo,
+            payer_name=notice.payer_name,
+            bank_reference=notice.bank_reference,
+        ),
+    )
+    return f"payment {payment.id} {payment.status}"
