@@ -16,6 +16,6 @@ DOMAIN = Domain(
     models=("payments.models",),
     tasks=("payments.tasks",),
     periodic=_periodic,
-    cli=(("ledger", "payments.ledger_cli:app"),),
+    cli=(("ledger", "payments.ledger_cli:app"), ("vietqr", "payments.vietqr_cli:app")),
     demo_rank=20,
 )
