@@ -558,3 +558,17 @@ def settle_bank_credits(session: Session, credits: Sequence[IncomingPayment]) ->
     payments = [apply_incoming_payment(session, credit) for credit in credits]
     session.commit()
     return payments
+
+
+def vietqr_payload(session: Session, request: PaymentRequest) -> str:
+    """The VietQR a payer scans: the request's bank account, what is still owed, and a memo
+    that starts with the reference code (ASCII, at most 25 characters)."""
+    from payments import vietqr
+
+    account = session.get_one(BankAccount, request.bank_account_id)
+    return vietqr.encode(
+        bin=account.bank_bin,
+        account=account.account_number,
+        amount=request.outstanding_vnd or request.amount_vnd,
+        purpose=vietqr.qr_purpose(request.reference_code, request.description),
+    )

@@ -18,7 +18,7 @@ from choso import jobs, migrate
 from choso.db import check_database
 from choso.i18n import current_locale, negotiate_locale
 from choso.settings import get_settings
-from web import api, pages
+from web import api, pages, webhooks
 from web.api.schemas import HealthOut
 from web.deps import CSRF_COOKIE, new_csrf_seed, set_cookie
 from web.errors import install_error_handlers, status_error
@@ -134,6 +134,7 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router, prefix="/api/v1")
+    app.include_router(webhooks.router)
     app.include_router(pages.router)
 
     @app.get(

@@ -39,7 +39,7 @@ _HTTP_MESSAGES = {
 
 
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/healthz"
+    return request.url.path.startswith(("/api/", "/webhooks/")) or request.url.path == "/healthz"
 
 
 def error_response(
