@@ -33,6 +33,9 @@ os.environ.update(
         "CHOSO_SECRET_KEY": "test-secret-key-not-for-production",
         "CHOSO_RUN_SCHEDULER": "false",
         "CHOSO_TASK_QUEUE": _QUEUE,
+        "CHOSO_SANDBOX": "true",
+        "CHOSO_SEPAY_WEBHOOK_SECRET": "test-sepay-secret",
+        "CHOSO_CASSO_WEBHOOK_SECRET": "test-casso-secret",
     }
 )
 if backend.BACKEND == "postgres":
