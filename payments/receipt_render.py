@@ -99,9 +99,9 @@ def _group_words(group: int, *, full: bool) -> str:
 
 
 def _text(value: Any) -> str:
-    """Printable text: NFC (one glyph per Vietnamese letter), no control characters."""
+    """One line of printable text: NFC (one glyph per Vietnamese letter), no control characters."""
     text = unicodedata.normalize("NFC", str(value))
-    return "".join(" " if ch in "\t\r\n" else ch for ch in text if ch in "\t\r\n" or ch.isprintable())
+    return " ".join("".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in text).split())
 
 
 def _vnd(amount_vnd: int) -> str:
