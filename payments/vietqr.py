@@ -12,10 +12,12 @@ uses these tags::
     62  additional data: 08 purpose, the memo the payer's bank puts on the transfer (optional)
     63  CRC-16/CCITT-FALSE over everything before its value, "6304" included (last)
 
-Rule: the encoder only writes payloads that every bank app accepts (printable ASCII, EMVCo
-lengths, integer amounts); the decoder checks the CRC, every length and every mandatory tag,
-and raises :class:`VietQRError` saying exactly what is wrong, never anything else. Tags the
-issue does not list (52, 64, 80-99…) are length-checked and ignored. Pure: no I/O.
+Rule: the encoder writes only what this profile allows (printable ASCII, EMVCo lengths, whole
+đồng, tags in ascending order) and refuses anything else; the decoder checks the CRC (either
+case), every length and every mandatory tag, and for any input returns a payload or raises
+:class:`VietQRError` saying exactly what is wrong. Tags the issue does not list (52, 64,
+80-99…) are length-checked and ignored; anything but BIN and account inside 38.01 (such as a
+misplaced service code) is refused. Pure: no I/O.
 """
 
 from __future__ import annotations
