@@ -24,7 +24,9 @@ Authentication, as published by the providers:
   the UTF-8 one.
 
 A timestamp more than five minutes away from ``now`` (either way) is refused, so a captured
-delivery cannot be replayed later. Secrets are compared in constant time.
+delivery cannot be replayed later. Secrets are compared in constant time. A Casso body that is
+not JSON gets a 422 from ``authenticate`` (its signature covers parsed JSON, so there is nothing
+to verify); everything else that fails authentication is a 401.
 """
 
 from __future__ import annotations
