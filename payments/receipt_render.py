@@ -188,7 +188,9 @@ def _header(pdf: _ReceiptPdf, content: Mapping[str, Any], kind: str) -> None:
 
 
 def _parties(pdf: _ReceiptPdf, content: Mapping[str, Any]) -> None:
-    pdf.labelled("Người nộp tiền", content["payer"].get("name", ""))
+    # On a credit note the payer is the one the money goes back to.
+    payer_label = "Người nhận hoàn tiền" if content["kind"] == "credit_note" else "Người nộp tiền"
+    pdf.labelled(payer_label, content["payer"].get("name", ""))
     pdf.labelled("Hình thức thanh toán", CHANNEL_LABELS.get(str(content["channel"]), content["channel"]))
     pdf.labelled("Mã thanh toán", content["reference_code"])
     pdf.ln(2)

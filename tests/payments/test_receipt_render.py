@@ -223,6 +223,7 @@ def test_credit_note_and_card_channel() -> None:
     assert "PHIẾU HOÀN TIỀN" in lines
     assert "Phiếu hoàn tiền số: 0000003" in lines
     assert "Hình thức thanh toán: Thẻ thanh toán" in lines
+    assert "Người nhận hoàn tiền: Nguyễn Thị Ánh Tuyết" in lines
     assert "Tổng cộng: 30.000 ₫" in lines
 
 
