@@ -6,6 +6,6 @@ from choso.domains import Domain
 
 DOMAIN = Domain(
     name="matching",
-    cli=(),
+    cli=(("match", "matching.cli:app"),),
     demo_rank=30,
 )

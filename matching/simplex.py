@@ -236,6 +236,7 @@ class NetworkSimplex:
                 new = np.zeros(grow, dtype=np.int64)
                 new[: self.m] = old[: self.m]
                 setattr(self, name, new)
+        self.start = self.m  # the next search begins with the new arcs, the likeliest to enter
         self.tail[self.m : self.m + k] = supply
         self.head[self.m : self.m + k] = self.n_s + demand
         self.cost[self.m : self.m + k] = -value

@@ -30,6 +30,7 @@ refined the same way (a pair blocking them joins their constraint graph); the fl
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ from matching.rules import haversine_km
 from matching.simplex import NetworkSimplex
 
 I64 = NDArray[np.int64]
+log = logging.getLogger(__name__)
 
 INITIAL_ARCS_PER_POST = 6
 ADDED_ARCS_PER_DEMAND = 4
@@ -232,10 +234,11 @@ def _optimal_flow(cols: Columns, pairs: Pairs, stats: SolveStats) -> tuple[I64, 
         started = time.perf_counter()
         arcs = arcs_of(cols, pairs, index)
         simplex.add_arcs(arcs.supply, arcs.demand, arcs.value)
-        simplex.solve()
+        pivots = simplex.solve()
         stats.flow_solves += 1
         stats.timed("flow", started)
         started = time.perf_counter()
+        log.debug("flow solve %d: %d arcs added, %d pivots", stats.flow_solves, len(index), pivots)
         index = _blocking(cols, pairs, *simplex.surplus())
         added.append(index)
         stats.timed("pricing", started)
