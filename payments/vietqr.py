@@ -46,6 +46,7 @@ _SERVICES = frozenset({SERVICE_ACCOUNT, SERVICE_CARD})
 # (str.isdigit would accept "²" or "٣") and converts them.
 _TWO_DIGITS = {f"{i:02d}": i for i in range(100)}
 _TAGS = frozenset(_TWO_DIGITS)
+_PAD = tuple(_TWO_DIGITS)  # 0..99 -> "00".."99"
 _CRC = re.compile(r"[0-9A-Fa-f]{4}")
 _REFERENCE = re.compile(r"[0-9A-Za-z]{1,25}")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
@@ -128,28 +129,49 @@ def encode(
     A dynamic QR (the default) is for one payment and needs an amount; a static one may be
     reused and may leave the amount to the payer.
     """
-    _check_beneficiary(bin, account, service)
-    beneficiary = f"0006{bin}01{len(account):02d}{account}"
-    merchant = f"0010{GUID}01{len(beneficiary):02d}{beneficiary}0208{service}"
-    body = f"{'000201010211' if static else '000201010212'}38{len(merchant):02d}{merchant}5303704"
+    # Checks are written inline for the common case (an account number, a memo) and fall back
+    # to the helpers that name the fault: this function runs once per QR shown.
+    size = len(account) if type(account) is str else 0
+    if not (
+        service == SERVICE_ACCOUNT
+        and 0 < size <= 19
+        and account.isalnum()
+        and account.isascii()
+        and type(bin) is str
+        and len(bin) == 6
+        and bin.isdigit()
+        and bin.isascii()
+    ):
+        _check_beneficiary(bin, account, service)
     if amount is not None:
         # bool is an int subclass; True đồng is a bug, not an amount.
         if type(amount) is not int or not 0 < amount <= MAX_AMOUNT_VND:
             _amount_error(amount)
         text = str(amount)
-        body = f"{body}54{len(text):02d}{text}5802VN"
+        tail = f"54{_PAD[len(text)]}{text}5802VN"
     elif static:
-        body += "5802VN"
+        tail = "5802VN"
     else:
         raise VietQRError("a dynamic QR needs an amount; make it static to leave the amount open", field="54")
     if name is not None:
-        body += _text_field("59", name, MAX_NAME, "name")
+        tail += _text_field("59", name, MAX_NAME, "name")
     if city is not None:
-        body += _text_field("60", city, MAX_CITY, "city")
+        tail += _text_field("60", city, MAX_CITY, "city")
     if purpose is not None:
-        inner = _text_field("08", purpose, MAX_PURPOSE, "purpose", "62.")
-        body = f"{body}62{len(inner):02d}{inner}"
-    body += "6304"
+        if (
+            type(purpose) is str
+            and 0 < len(purpose) <= MAX_PURPOSE
+            and purpose.isascii()
+            and purpose.isprintable()
+        ):
+            tail = f"{tail}62{_PAD[len(purpose) + 4]}08{_PAD[len(purpose)]}{purpose}"
+        else:
+            _text_field("08", purpose, MAX_PURPOSE, "purpose", "62.")
+    # 38 holds 0010+GUID (14), 01LL+beneficiary (4 + 14 + account) and 0208+service (12).
+    body = (
+        f"{'000201010211' if static else '000201010212'}38{_PAD[44 + size]}0010{GUID}01{_PAD[14 + size]}"
+        f"0006{bin}01{_PAD[size]}{account}0208{service}5303704{tail}6304"
+    )
     return f"{body}{crc16(body.encode('ascii')):04X}"
 
 
@@ -231,7 +253,6 @@ _CANONICAL = re.compile(
     r"(?:59([0-9]{2})([ -~]{1,25}))?(?:60([0-9]{2})([ -~]{1,15}))?(?:62([0-9]{2})08([0-9]{2})([ -~]{1,25}))?"
     r"6304[0-9A-Fa-f]{4}"
 )
-_PAD = tuple(f"{i:02d}" for i in range(100))
 
 
 def _from_canonical(match: re.Match[str], crc_ok: bool) -> VietQRPayload | None:
