@@ -31,7 +31,7 @@ from choso.i18n import N_, format_vnd
 from choso.jobs import enqueue_after_commit
 from choso.money import Vnd
 from choso.text import NoControlCharacters
-from market.models import Role, User
+from market.models import Organisation, Role, User
 from payments import causes, ledger, receipts
 from payments.errors import IdempotencyKeyReused, RequestNotOpen
 from payments.models import (
@@ -39,12 +39,14 @@ from payments.models import (
     Payment,
     PaymentRequest,
     PaymentStatus,
+    Receipt,
     RequestStatus,
     SuspenseItem,
     SuspenseStatus,
+    WebhookEvent,
 )
 from payments.posting_rules import Posting, split
-from payments.reference import new_reference_code
+from payments.reference import new_reference_code, normalise_reference
 
 Description = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NoControlCharacters
@@ -572,3 +574,62 @@ def vietqr_payload(session: Session, request: PaymentRequest) -> str:
         amount=request.outstanding_vnd or request.amount_vnd,
         purpose=vietqr.qr_purpose(request.reference_code, request.description),
     )
+
+
+# --- what the pages show ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A request with what its pay page shows: whom it pays, into which account, what arrived."""
+
+    request: PaymentRequest
+    payee: Organisation
+    account: BankAccount
+    payments: list[Payment]
+    receipts: list[Receipt]
+
+
+def request_view(session: Session, user: User, request_id: int) -> RequestView:
+    """Everything the pay page shows, if ``user`` may see the request (else NotFound)."""
+    request = get_request_for(session, user, request_id)
+    return RequestView(
+        request=request,
+        payee=session.get_one(Organisation, request.payee_organisation_id),
+        account=session.get_one(BankAccount, request.bank_account_id),
+        payments=payments_of(session, request_id),
+        receipts=receipts.for_request(session, request_id),
+    )
+
+
+def payee_names(session: Session, rows: Sequence[PaymentRequest]) -> dict[int, str]:
+    """Organisation id → name, for the payees of ``rows`` (one query for a whole list)."""
+    ids = {row.payee_organisation_id for row in rows}
+    if not ids:
+        return {}
+    found = session.exec(select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(ids)))
+    return {organisation_id or 0: name for organisation_id, name in found}
+
+
+def find_request_by_reference(session: Session, text: str) -> PaymentRequest | None:
+    """The request whose reference code a person typed as ``text`` (any case, separators
+    ignored); None if ``text`` is not a valid code or no request has it."""
+    code = normalise_reference(text)
+    if code is None:
+        return None
+    return session.exec(select(PaymentRequest).where(PaymentRequest.reference_code == code)).first()
+
+
+def get_receipt_for(session: Session, user: User, receipt_id: int) -> Receipt:
+    """A receipt, for whoever may see its request; anyone else's looks like a missing one."""
+    receipt = session.get(Receipt, receipt_id)
+    request = session.get(PaymentRequest, receipt.request_id) if receipt is not None else None
+    if receipt is None or request is None or not can_see(user, request):
+        raise NotFound(N_("No such receipt."))
+    return receipt
+
+
+def transfer_pending(session: Session, event_id: int) -> bool:
+    """Whether a stored bank notification still waits for the job that processes it."""
+    event = session.get(WebhookEvent, event_id)
+    return event is not None and event.processed_at is None
