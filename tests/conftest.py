@@ -157,10 +157,8 @@ def eventually(check: Callable[[], T | None], timeout: float = 30.0, interval: f
         time.sleep(interval)
 
 
-@pytest.fixture(autouse=True)
-def clean_database() -> Iterator[None]:
-    """Every test starts from the migrated, empty schema (after the jobs it caused have run)."""
-    yield
+def reset_database() -> None:
+    """Empty every table (after the jobs already published have run)."""
     wait_for_jobs()
     engine = get_engine()
     with engine.begin() as connection:
@@ -179,6 +177,13 @@ def clean_database() -> Iterator[None]:
                 connection.execute(table.delete())
             for _name, sql in saved:
                 connection.exec_driver_sql(sql)
+
+
+@pytest.fixture(autouse=True)
+def clean_database() -> Iterator[None]:
+    """Every test starts from the migrated, empty schema (after the jobs it caused have run)."""
+    yield
+    reset_database()
 
 
 @pytest.fixture(scope="session")
