@@ -8,7 +8,10 @@ from choso.domains import Domain, PeriodicJob
 
 
 def _periodic(_settings: Any) -> list[PeriodicJob]:
-    return [("expire-payment-requests", "payments.expire_payment_requests", 60.0)]
+    return [
+        ("expire-payment-requests", "payments.expire_payment_requests", 60.0),
+        ("requeue-stale-webhook-events", "payments.requeue_stale_webhook_events", 60.0),
+    ]
 
 
 DOMAIN = Domain(

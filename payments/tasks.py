@@ -21,3 +21,9 @@ def process_webhook_event(*, event_id: int) -> str:
 def expire_payment_requests() -> int:
     with session_scope() as session:
         return requests.expire_due_requests(session)
+
+
+@celery_app.task(name="payments.requeue_stale_webhook_events", **_RETRY)
+def requeue_stale_webhook_events() -> int:
+    with session_scope() as session:
+        return webhooks.requeue_stale_events(session)

@@ -13,7 +13,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
@@ -148,3 +148,20 @@ def _apply(session: Session, notice: BankNotification) -> str:
         ),
     )
     return f"payment {payment.id} {payment.status}"
+
+
+def requeue_stale_events(session: Session, *, older_than_seconds: float = 120, batch: int = 500) -> int:
+    """Queue again the events still unprocessed after a while (a job lost with a killed
+    worker, a broker that dropped it). Harmless when the first job is merely slow: the job
+    skips events already processed. Commits."""
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    stale = session.exec(
+        select(WebhookEvent.id)
+        .where(col(WebhookEvent.processed_at).is_(None), col(WebhookEvent.received_at) <= cutoff)
+        .order_by(col(WebhookEvent.id))
+        .limit(batch)
+    ).all()
+    for event_id in stale:
+        enqueue_after_commit(session, PROCESS_TASK, event_id=event_id)
+    session.commit()
+    return len(stale)
