@@ -1,0 +1,105 @@
+"""``choso recon``: match a bank statement against expected payments; generate test statements.
+
+``choso recon match STATEMENT --expected EXPECTED.csv [--format ...] [--out FILE]`` prints JSON
+Lines (see payments.recon.output) and exits 0; a statement or expected file that cannot be read
+exits 2 with the line and the reason on stderr. ``choso recon generate`` writes a realistic
+messy statement (generic CSV and CAMT.053), its EXPECTED.csv and the truth.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from payments.recon.tabular import Layout
+
+app = typer.Typer(help="Bank statement reconciliation (pure matching; no database).", no_args_is_help=True)
+
+
+def _fail(path: Path, error: Exception) -> typer.Exit:
+    typer.echo(f"error: {path}: {error}", err=True)
+    return typer.Exit(2)
+
+
+def _layout(format: str, columns: list[str]) -> Layout | None:
+    from payments.recon.tabular import GENERIC, LAYOUTS, Layout
+
+    if not columns:
+        return None
+    mapping = dict(column.split("=", 1) for column in columns if "=" in column)
+    if len(mapping) != len(columns):
+        raise typer.BadParameter("--column takes FIELD=Header", param_hint="--column")
+    try:
+        return Layout.from_mapping(mapping, base=LAYOUTS.get(format, GENERIC))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--column") from None
+
+
+@app.command()
+def match(
+    statement: Annotated[Path, typer.Argument(help="Bank statement: CAMT.053, MT940, CSV or XLSX.")],
+    expected: Annotated[Path, typer.Option(help="CSV: reference,amount_vnd,payer_name,due_date.")],
+    format: Annotated[str, typer.Option(help="auto, camt053, mt940, csv, vietcombank or bidv.")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Write the JSON Lines here instead of stdout.")] = None,
+    column: Annotated[
+        list[str] | None, typer.Option(help="Column mapping for tables, FIELD=Header (repeatable).")
+    ] = None,
+) -> None:
+    """Categorise every statement line and list the expected references that received nothing."""
+    from payments.recon.errors import StatementError
+    from payments.recon.formats import FORMATS, read_expected, read_statement_file
+    from payments.recon.matcher import ExpectedBook, reconcile
+    from payments.recon.output import write_jsonl
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    layout = _layout(format, column or [])
+    try:
+        book = ExpectedBook(read_expected(expected.read_bytes()), validated=True)
+    except (OSError, StatementError, ValueError) as error:
+        raise _fail(expected, error) from None
+    try:
+        parsed = read_statement_file(statement, format, layout=layout)
+    except StatementError as error:
+        raise _fail(statement, error) from None
+    result = reconcile(parsed.lines, book)
+    if out is None:
+        write_jsonl(result, sys.stdout)
+        return
+    with out.open("w", encoding="utf-8", newline="\n") as stream:
+        write_jsonl(result, stream)
+
+
+@app.command()
+def generate(
+    lines: Annotated[int, typer.Option(min=1, help="Statement lines.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")],
+    out_dir: Annotated[Path, typer.Option(help="Folder for the files (created if needed).")],
+    expected_count: Annotated[
+        int | None, typer.Option("--expected", help="Expected payments (default: as many as lines).")
+    ] = None,
+    camt: Annotated[bool, typer.Option(help="Also write the CAMT.053 form.")] = True,
+) -> None:
+    """Write statement.csv, statement.camt053.xml, expected.csv and truth.jsonl into OUT_DIR."""
+    from payments.recon.generate import (
+        generate as make,
+    )
+    from payments.recon.generate import (
+        write_camt053,
+        write_csv,
+        write_expected,
+        write_truth,
+    )
+
+    generated = make(lines, seed, expected_count=expected_count)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "statement.csv").write_bytes(write_csv(generated.lines))
+    if camt:
+        (out_dir / "statement.camt053.xml").write_bytes(write_camt053(generated.lines))
+    (out_dir / "expected.csv").write_bytes(write_expected(generated.expected))
+    (out_dir / "truth.jsonl").write_bytes(write_truth(generated))
+    typer.echo(f"{lines} lines, {len(generated.expected)} expected payments → {out_dir}")

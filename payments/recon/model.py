@@ -1,0 +1,101 @@
+"""The plain values of reconciliation: statement lines in, one result per line out.
+
+Nothing here does I/O. The parsers produce :class:`Statement`; the application (or the CLI)
+builds :class:`ExpectedPayment` rows from what is owed and calls ``reconcile``; the results are
+:class:`LineResult` rows plus the references for which nothing arrived. Amounts are whole đồng,
+signed on statement lines (negative = money out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    MATCHED = "matched"
+    UNDERPAID = "underpaid"
+    OVERPAID = "overpaid"
+    SUGGESTED = "suggested"
+    DUPLICATE = "duplicate"
+    UNMATCHED = "unmatched"
+    OUTGOING = "outgoing"
+    MISSING = "missing"
+
+
+class Rule(StrEnum):
+    """Why a line got its category (the ``rule`` field of the output)."""
+
+    REFERENCE = "reference"  # rule 1: a known reference code in the memo
+    NAME_AMOUNT_DATE = "name_amount_date"  # rule 2: exact amount + similar name + date window
+    NO_MATCH = "none"  # rule 3: nothing usable
+    UNKNOWN_REFERENCE = "unknown_reference"  # valid code(s), none of them expected
+    AMBIGUOUS = "ambiguous"  # two or more equally good candidates: assign none
+    BANK_REFERENCE = "bank_reference"  # duplicate: same bank transaction reference
+    FINGERPRINT = "fingerprint"  # duplicate: same account + amount + time + memo
+    DEBIT = "debit"  # money out
+
+
+@dataclass(slots=True, frozen=True)
+class StatementLine:
+    """One booked transaction as the bank reports it."""
+
+    position: int  # 1-based, in the statement (or in the sequence of statements reconciled)
+    booked_on: date
+    amount_vnd: int  # negative for debits
+    memo: str
+    bank_reference: str | None = None
+    counterparty_name: str = ""
+    counterparty_account: str = ""
+    account: str = ""  # the statement's own account
+    booked_time: str | None = None  # "HH:MM[:SS]" when the bank gives a time
+
+    def dedup_key(self) -> tuple[object, ...]:
+        """Identity of the bank transaction: its bank reference, else account+amount+time+memo."""
+        if self.bank_reference:
+            return (self.account, self.bank_reference, self.amount_vnd)
+        memo = " ".join(self.memo.split()).upper()
+        return (self.account, self.amount_vnd, self.booked_on, self.booked_time, memo)
+
+
+@dataclass(slots=True)
+class Statement:
+    format: str
+    lines: list[StatementLine]
+    account: str = ""
+    currency: str = "VND"
+    opening_balance_vnd: int | None = None
+    closing_balance_vnd: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ExpectedPayment:
+    """Something owed: a payment request's reference code and what is still due on it."""
+
+    reference: str
+    amount_vnd: int
+    payer_name: str = ""
+    due_date: date | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class LineResult:
+    line: int
+    bank_reference: str | None
+    booked_on: date
+    amount_vnd: int
+    category: Category
+    reference: str | None
+    rule: Rule
+    confidence: float
+    # The references a person should look at: the codes found when none could be assigned.
+    candidates: tuple[str, ...] = ()
+    duplicate_of: int | None = None  # position of the first occurrence (None: a previous import)
+
+
+@dataclass(slots=True)
+class Reconciliation:
+    lines: list[LineResult]
+    missing: list[str]  # expected references that received nothing by rule 1
+    received_vnd: dict[str, int] = field(default_factory=dict)  # per reference, by rule 1
