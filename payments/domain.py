@@ -19,6 +19,10 @@ DOMAIN = Domain(
     models=("payments.models",),
     tasks=("payments.tasks",),
     periodic=_periodic,
-    cli=(("ledger", "payments.ledger_cli:app"), ("vietqr", "payments.vietqr_cli:app")),
+    cli=(
+        ("ledger", "payments.ledger_cli:app"),
+        ("vietqr", "payments.vietqr_cli:app"),
+        ("recon", "payments.recon.cli:app"),
+    ),
     demo_rank=20,
 )

@@ -6,37 +6,36 @@ Nothing here touches the database or the job queue. The application layer reads 
 what comes back. ``choso recon`` is the command-line face of the same functions.
 """
 
-from payments.recon.errors import StatementError
-from payments.recon.formats import FORMATS, detect_format, read_expected, read_statement, read_statement_file
-from payments.recon.matcher import ExpectedBook, Policy, reconcile
-from payments.recon.model import (
-    Category,
-    ExpectedPayment,
-    LineResult,
-    Reconciliation,
-    Rule,
-    Statement,
-    StatementLine,
-)
-from payments.recon.tabular import LAYOUTS, Layout
+from __future__ import annotations
 
-__all__ = [
-    "FORMATS",
-    "LAYOUTS",
-    "Category",
-    "ExpectedBook",
-    "ExpectedPayment",
-    "Layout",
-    "LineResult",
-    "Policy",
-    "Reconciliation",
-    "Rule",
-    "Statement",
-    "StatementError",
-    "StatementLine",
-    "detect_format",
-    "read_expected",
-    "read_statement",
-    "read_statement_file",
-    "reconcile",
-]
+import importlib
+from typing import Any
+
+# Imported on first use, so that `choso` (which loads every command group) stays quick to start.
+_EXPORTS = {
+    "StatementError": "payments.recon.errors",
+    "FORMATS": "payments.recon.formats",
+    "detect_format": "payments.recon.formats",
+    "read_expected": "payments.recon.formats",
+    "read_statement": "payments.recon.formats",
+    "read_statement_file": "payments.recon.formats",
+    "ExpectedBook": "payments.recon.matcher",
+    "Policy": "payments.recon.matcher",
+    "reconcile": "payments.recon.matcher",
+    "Category": "payments.recon.model",
+    "ExpectedPayment": "payments.recon.model",
+    "LineResult": "payments.recon.model",
+    "Reconciliation": "payments.recon.model",
+    "Rule": "payments.recon.model",
+    "Statement": "payments.recon.model",
+    "StatementLine": "payments.recon.model",
+    "LAYOUTS": "payments.recon.tabular",
+    "Layout": "payments.recon.tabular",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'payments.recon' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
