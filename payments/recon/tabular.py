@@ -98,6 +98,7 @@ LAYOUTS = {layout.name: layout for layout in (VIETCOMBANK, BIDV, GENERIC)}
 
 _NON_WORD = re.compile(r"[^0-9A-Z]+")
 _HEADER_SEARCH_ROWS = 40
+_DATE_START = re.compile(r"\s*(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|\d{8}\b)")
 _SUMMARY_WORDS = ("TONG", "TOTAL", "SO DU", "CONG PHAT SINH", "BALANCE", "OPENING", "CLOSING")
 
 
@@ -205,8 +206,9 @@ class _RowReader:
         self.dates: dict[str, tuple[date, str | None]] = {}
 
     def is_summary(self, cells: Sequence[Any]) -> bool:
+        """A totals or balance row (no date in the date column, a summary label somewhere)."""
         value = cells[self.columns["date"]] if self.columns["date"] < len(cells) else None
-        if isinstance(value, (date, datetime)) or (isinstance(value, str) and value[:1].isdigit()):
+        if isinstance(value, (date, datetime)) or (isinstance(value, str) and _DATE_START.match(value)):
             return False
         text = _header_key(" ".join(str(cell) for cell in cells if cell not in (None, "")))
         return any(word in text for word in _SUMMARY_WORDS) or not text
