@@ -21,7 +21,7 @@ def code(body: str) -> str:
 
 
 A, B, C, D, E = code("7K2M9QX4"), code("H3JD0PRT"), code("5VBN8WQ1"), code("M4TR6ZE2"), code("Q8XK3NAF")
-F, G, H, I, J = code("2GHW7YCS"), code("9PZE4KDM"), code("RT6Y1BQV"), code("WD3S5XNE"), code("KF0A2MJP")
+F, G, H, I, J = code("2GHW7YCS"), code("9PZE4KDM"), code("RT6Y1BQV"), code("WD3S5XNE"), code("KF0A2MJP")  # noqa: E741
 F_TYPO = F[:5] + ("A" if F[5] != "A" else "B") + F[6:]
 ACCOUNT = "0011004455667"
 
@@ -39,11 +39,11 @@ EXPECTED_CSV = f"""reference,amount_vnd,payer_name,due_date
 """.encode()
 
 # (when, amount, memo, bank reference, counterparty name)
+_MEMO_A = f"MBVCB.3278907687.482915.CS {A[2:6]}-{A[6:10]} {A[10]}.Nguyễn Văn An chuyển khoản học phí"
+_MEMO_B = f"IBFT {B.lower()[:6]}.{B.lower()[6:]} TRAN THI BINH thanh toan don hang"
 LINES = [
-    ("2025-03-05 08:15:02", 150_000,
-     f"MBVCB.3278907687.482915.CS {A[2:6]}-{A[6:10]} {A[10]}.Nguyễn Văn An chuyển khoản học phí", "5243.65937", ""),
-    ("2025-03-05 09:01:44", 500_000,
-     f"IBFT {B.lower()[:6]}.{B.lower()[6:]} TRAN THI BINH thanh toan don hang", "5243.65940", "TRAN THI BINH"),
+    ("2025-03-05 08:15:02", 150_000, _MEMO_A, "5243.65937", ""),
+    ("2025-03-05 09:01:44", 500_000, _MEMO_B, "5243.65940", "TRAN THI BINH"),
     ("2025-03-06 10:20:00", -55_000, "Phí quản lý tài khoản", "5243.66001", ""),
     ("2025-03-06 11:00:00", 120_000, f"ND: {C} dot 1 LE HOANG CUONG", "5243.66010", "LE HOANG CUONG"),
     ("2025-03-07 14:30:00", 250_000, f"{D[:5]}\n{D[5:]} Phạm Thu Hà", "5243.66100", "PHAM THU HA"),
@@ -52,8 +52,7 @@ LINES = [
     ("2025-03-09 09:09:09", 450_000, f"CK {F_TYPO} thanh toan", "5243.66400", ""),
     ("2025-03-09 10:10:10", 80_000, "HO THANH TAM chuyen tien mua che lam", "5243.66500", "HO THANH TAM"),
     ("2025-03-10 12:00:00", 100_000, f"{H}{I} BUI GIA HUY", "5243.66600", "BUI GIA HUY"),
-    ("2025-03-05 09:01:44", 500_000,
-     f"IBFT {B.lower()[:6]}.{B.lower()[6:]} TRAN THI BINH thanh toan don hang", "5243.65940", "TRAN THI BINH"),
+    ("2025-03-05 09:01:44", 500_000, _MEMO_B, "5243.65940", "TRAN THI BINH"),
     ("2025-03-10 13:00:00", 35_000, "Lãi tiền gửi tháng 3", "5243.66700", ""),
 ]  # fmt: skip
 
@@ -163,8 +162,8 @@ def camt053() -> bytes:
         moment = _when(when)
         party = f"<RltdPties><Dbtr><Nm>{name}</Nm></Dbtr></RltdPties>" if name and amount > 0 else ""
         entries.append(
-            f"""<Ntry><Amt Ccy="VND">{abs(amount)}</Amt><CdtDbtInd>{"CRDT" if amount > 0 else "DBIT"}</CdtDbtInd>
-<Sts>BOOK</Sts><BookgDt><DtTm>{moment:%Y-%m-%dT%H:%M:%S}+07:00</DtTm></BookgDt>
+            f"""<Ntry><Amt Ccy="VND">{abs(amount)}</Amt>
+<CdtDbtInd>{"CRDT" if amount > 0 else "DBIT"}</CdtDbtInd><Sts>BOOK</Sts><BookgDt><DtTm>{moment:%Y-%m-%dT%H:%M:%S}+07:00</DtTm></BookgDt>
 <ValDt><Dt>{moment:%Y-%m-%d}</Dt></ValDt><AcctSvcrRef>{reference}</AcctSvcrRef>
 <NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs>{party}
 <RmtInf>{_ustrd(memo)}</RmtInf></TxDtls></NtryDtls></Ntry>"""
@@ -175,12 +174,12 @@ def camt053() -> bytes:
 <BkToCstmrStmt><GrpHdr><MsgId>VCB20250310</MsgId><CreDtTm>2025-03-10T23:59:59</CreDtTm></GrpHdr>
 <Stmt><Id>STMT-20250310</Id><CreDtTm>2025-03-10T23:59:59</CreDtTm>
 <Acct><Id><Othr><Id>{ACCOUNT}</Id></Othr></Id><Ccy>VND</Ccy></Acct>
-<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="VND">{OPENING}</Amt><CdtDbtInd>CRDT</CdtDbtInd>
-<Dt><Dt>2025-03-05</Dt></Dt></Bal>
-<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="VND">{CLOSING}</Amt><CdtDbtInd>CRDT</CdtDbtInd>
-<Dt><Dt>2025-03-10</Dt></Dt></Bal>
-<Ntry><Amt Ccy="VND">999000</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>PDNG</Sts><BookgDt><Dt>2025-03-10</Dt></BookgDt>
-<AcctSvcrRef>PENDING-1</AcctSvcrRef></Ntry>
+<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp>
+<Amt Ccy="VND">{OPENING}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2025-03-05</Dt></Dt></Bal>
+<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp>
+<Amt Ccy="VND">{CLOSING}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2025-03-10</Dt></Dt></Bal>
+<Ntry><Amt Ccy="VND">999000</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>PDNG</Sts>
+<BookgDt><Dt>2025-03-10</Dt></BookgDt><AcctSvcrRef>PENDING-1</AcctSvcrRef></Ntry>
 {body}
 </Stmt></BkToCstmrStmt></Document>
 """.encode()
