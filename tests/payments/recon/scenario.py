@@ -163,7 +163,8 @@ def camt053() -> bytes:
         party = f"<RltdPties><Dbtr><Nm>{name}</Nm></Dbtr></RltdPties>" if name and amount > 0 else ""
         entries.append(
             f"""<Ntry><Amt Ccy="VND">{abs(amount)}</Amt>
-<CdtDbtInd>{"CRDT" if amount > 0 else "DBIT"}</CdtDbtInd><Sts>BOOK</Sts><BookgDt><DtTm>{moment:%Y-%m-%dT%H:%M:%S}+07:00</DtTm></BookgDt>
+<CdtDbtInd>{"CRDT" if amount > 0 else "DBIT"}</CdtDbtInd><Sts>BOOK</Sts>
+<BookgDt><DtTm>{moment:%Y-%m-%dT%H:%M:%S}+07:00</DtTm></BookgDt>
 <ValDt><Dt>{moment:%Y-%m-%d}</Dt></ValDt><AcctSvcrRef>{reference}</AcctSvcrRef>
 <NtryDtls><TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs>{party}
 <RmtInf>{_ustrd(memo)}</RmtInf></TxDtls></NtryDtls></Ntry>"""
