@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAPPING_FILE = ROOT / "babel.cfg"
 VI_PO = ROOT / "web" / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
 # The input directories of `pybabel extract` (see babel.cfg); its patterns are relative to each.
-SOURCE_DIRS = ("choso", "market", "web")
+SOURCE_DIRS = ("choso", "market", "payments", "web")
 
 # Python %-format conversions: %(name)s, %(count)d, %(ratio).2f, positional %s; "%%" is a literal "%".
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
@@ -85,7 +85,7 @@ def test_extraction_finds_code_and_template_messages() -> None:
     """Guards the checks below against passing on an empty extraction (a broken babel.cfg)."""
     sources = {place.split(":")[0] for places in extracted_messages().values() for place in places}
     assert any(source.startswith("web/templates/") and source.endswith(".html") for source in sources)
-    for package in ("market/", "web/"):
+    for package in ("market/", "payments/", "web/"):
         assert any(source.startswith(package) and source.endswith(".py") for source in sources), package
 
 
@@ -144,8 +144,10 @@ def test_gettext_follows_the_current_locale(code: str, expected: str) -> None:
 
 def test_placeholders_are_filled_after_translation() -> None:
     with locale("vi"):
-        message = gettext_("Too many failed logins. Try again in %(minutes)s min.") % {"minutes": 5}
-    assert message == "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 5 phút."
+        message = gettext_("Too many failed logins from your address. Try again in %(minutes)s min.") % {
+            "minutes": 5
+        }
+    assert message == "Đăng nhập sai quá nhiều lần từ địa chỉ của bạn. Vui lòng thử lại sau 5 phút."
 
 
 def test_templates_render_in_the_current_locale() -> None:
