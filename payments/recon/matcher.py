@@ -239,7 +239,8 @@ class _NameIndex:
             for payment in book.values()
             if payment.amount_vnd in amounts and payment.payer_name and payment.reference not in received
         ]
-        folded = fold_upper("\n".join(" ".join(p.payer_name.split()) for p in pool)).split("\n")
+        joined = "\n".join(" ".join(payment.payer_name.split()) for payment in pool)
+        folded = fold_upper(joined).split("\n") if pool else []
         self.by_key: dict[tuple[int, str], list[tuple[ExpectedPayment, list[str]]]] = defaultdict(list)
         for payment, name in zip(pool, folded, strict=True):
             tokens = name.split()

@@ -77,8 +77,9 @@ def detect_encoding(data: bytes) -> tuple[str, int]:
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as error:
-        if error.start >= len(data) - 3 and error.reason == "unexpected end of data":
-            return "utf-8", 0  # cut in the middle of a character: report it where it is
+        before = data[: error.start]
+        if error.reason == "unexpected end of data" and not before.isascii():
+            return "utf-8", 0  # UTF-8 cut in the middle of its last character: report it there
         return "cp1258", 0
     return "utf-8", 0
 
@@ -113,7 +114,8 @@ def parse_amount(text: str) -> int:
     thousands, decimal_sep, fraction = match.group(1), match.group(2), match.group(3)
     if decimal_sep is None and match.group(4):
         decimal_sep, fraction = match.group(4), match.group(5)
-    if thousands and decimal_sep == thousands:
+    whole_part = cleaned[: match.start(2)] if match.group(2) else cleaned
+    if (thousands and decimal_sep == thousands) or len(set(re.findall(r"[.,' ]", whole_part))) > 1:
         raise ValueError(f"amount {text!r} mixes up separators")
     if fraction and int(fraction):
         raise ValueError(f"amount {text!r} has a fraction of a đồng")
