@@ -3,14 +3,15 @@
 Formats: ``camt053`` (ISO 20022 XML), ``mt940`` (SWIFT), ``csv`` (the generic layout, or a
 custom column mapping), and Vietnamese bank exports by name (``vietcombank``, ``bidv``), each as
 CSV or XLSX. ``auto`` looks at the bytes: a ZIP container is XLSX, XML with ``BkToCstmrStmt`` is
-camt.053, ``:20:``/``:61:`` tags are MT940, anything else is a table whose header row decides the
-layout. Expected payments are a CSV ``reference,amount_vnd,payer_name,due_date``.
+camt.053, lines starting with ``:20:`` and ``:25:``/``:61:`` are MT940, anything else is a table
+whose header row decides the layout. Expected payments are a CSV ``reference,amount_vnd,payer_name,due_date``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from payments.reference import is_valid_reference, normalise_reference
 FORMATS = ("auto", "camt053", "mt940", *LAYOUTS)
 
 
+_MT940_TAG20 = re.compile(r"^:20:", re.MULTILINE)
+_MT940_TAG25_61 = re.compile(r"^:(?:25|61):", re.MULTILINE)
+
+
 def detect_format(data: bytes) -> str:
     """``xlsx``, ``camt053``, ``mt940`` or ``table`` (a CSV whose layout the header decides)."""
     if data.startswith(b"PK\x03\x04"):
@@ -33,7 +38,7 @@ def detect_format(data: bytes) -> str:
     head = data[bom : bom + 4096].decode(encoding, "replace").lstrip()
     if head.startswith("<") and ("BkToCstmrStmt" in head or "camt.053" in head):
         return "camt053"
-    if head.startswith("{1:") or (":20:" in head and (":25:" in head or ":61:" in head)):
+    if head.startswith("{1:") or (_MT940_TAG20.search(head) and _MT940_TAG25_61.search(head)):
         return "mt940"
     return "table"
 

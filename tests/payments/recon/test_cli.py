@@ -56,7 +56,7 @@ def test_match_prints_one_object_per_line_then_the_missing(generated: Path, stat
     output = read_jsonl(done.stdout)
     truth = read_jsonl(generated.joinpath("truth.jsonl").read_text())
     lines = [row for row in output if "line" in row]
-    assert [row["line"] for row in lines] == list(range(1, 401))
+    assert [row["line"] for row in lines] == list(range(1, 401)), done.stdout[:300]
     for row in lines:
         assert list(row) == FIELDS
         assert isinstance(row["amount_vnd"], int) and isinstance(row["confidence"], float)

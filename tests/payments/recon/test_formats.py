@@ -89,6 +89,8 @@ def test_format_detection() -> None:
     assert detect_format(scenario.mt940()) == "mt940"
     assert detect_format(scenario.generic_csv()) == "table"
     assert detect_format(scenario.vietcombank_csv()) == "table"
+    times = b"date,time,amount,description\n2025-03-05,12:20:05,1000,x\n2025-03-05,11:25:03,1000,y\n"
+    assert detect_format(times) == "table"  # times are not MT940 tags
 
 
 def test_a_named_layout_can_be_forced() -> None:
