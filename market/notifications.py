@@ -15,6 +15,7 @@ from market.models import Notification
 MESSAGES = {
     "welcome": N_("Welcome to Chợ Số, %(name)s! Your account is ready."),
     "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
+    "fee_notice_expiring": N_("Fee notice %(number)s to %(payer)s expires soon and is not paid yet."),
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
 }
 

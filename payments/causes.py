@@ -47,7 +47,22 @@ def register(cause_type: str, handler: CauseHandler) -> None:
 
 
 def handler_for(cause_type: str) -> CauseHandler:
+    if cause_type not in _HANDLERS:
+        _import_declared_handlers()
     try:
         return _HANDLERS[cause_type]
     except KeyError:
         raise LookupError(f"no payment cause handler for {cause_type!r}") from None
+
+
+def _import_declared_handlers() -> None:
+    """Import the modules that domains list in ``Domain.extra["payment_causes"]`` (they register
+    their handlers on import), so that any process, not only one that happened to import the
+    domain's services, can settle its requests."""
+    import importlib
+
+    from choso.domains import all_domains
+
+    for domain in all_domains():
+        for module in domain.extra.get("payment_causes", ()):
+            importlib.import_module(module)

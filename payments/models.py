@@ -276,3 +276,21 @@ class Receipt(SQLModel, table=True):
     content: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
     signature: str = Field(max_length=64)
     issued_at: datetime = _created_at()
+
+class ReceiptCancellation(SQLModel, table=True):
+    """A receipt cancelled by mistake, with its reason and the receipt that replaces it.
+
+    Append-only (like the receipts): the cancelled receipt keeps its number in the series, and
+    the replacement takes the next one, so both stay visible in the series."""
+
+    __tablename__ = "receipt_cancellation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_id: int = Field(foreign_key="receipt.id", unique=True)
+    replacement_id: int = Field(foreign_key="receipt.id", unique=True)
+    reason: str = Field(max_length=300)
+    cancelled_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    cancelled_at: datetime = _created_at()
+
+
+# --- cards, refunds and payouts -------------------------------------------------------------

@@ -20,12 +20,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from choso.db import insert_ignore, utcnow
-from choso.errors import NotFound
+from choso.errors import Conflict, NotFound
 from choso.i18n import N_
 from choso.settings import get_settings
 from market.models import Organisation
 from market.places import describe
-from payments.models import PaymentRequest, Receipt, ReceiptSeries
+from payments.models import PaymentRequest, Receipt, ReceiptCancellation, ReceiptSeries
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 TITLES = {"receipt": "BIÊN LAI THU TIỀN", "credit_note": "PHIẾU HOÀN TIỀN"}
@@ -112,6 +112,7 @@ def issue(
         "reference_code": request.reference_code,
         "verification_url": f"{get_settings().public_url.rstrip('/')}/receipts/verify/{code}",
     }
+    content = amended_by_cause(session, request, content)
     receipt = Receipt(
         organisation_id=payee.id or 0,
         kind=kind,
@@ -142,3 +143,92 @@ def for_request(session: Session, request_id: int) -> list[Receipt]:
     return list(
         session.exec(select(Receipt).where(Receipt.request_id == request_id).order_by(sa.asc(Receipt.id)))
     )
+
+
+# --- what a request's cause adds, and cancelled receipts ---------------------------------------
+
+
+def amended_by_cause(session: Session, request: PaymentRequest, content: dict[str, Any]) -> dict[str, Any]:
+    """The content as the request's cause wants it printed (a fee notice adds the legal fields
+    of an e-receipt: form, series label, fee names and legal basis). Causes without an
+    ``amend_receipt`` method leave it as it is; the number stays the gapless series' own."""
+    from payments import causes
+
+    amend = getattr(causes.handler_for(request.cause_type), "amend_receipt", None)
+    return amend(session, request, content) if amend is not None else content
+
+
+def cancellation_of(session: Session, receipt_id: int) -> ReceiptCancellation | None:
+    """How a receipt was cancelled (reason, replacement), or None if it stands."""
+    query = select(ReceiptCancellation).where(ReceiptCancellation.receipt_id == receipt_id)
+    return session.exec(query).first()
+
+
+def replaced_by_cancellation(session: Session, replacement_id: int) -> ReceiptCancellation | None:
+    """The cancellation that a replacement receipt answers, or None."""
+    return session.exec(
+        select(ReceiptCancellation).where(ReceiptCancellation.replacement_id == replacement_id)
+    ).first()
+
+
+def cancel_and_replace(
+    session: Session,
+    receipt: Receipt,
+    *,
+    reason: str,
+    corrections: dict[str, Any],
+    cancelled_by_id: int | None,
+    now: datetime | None = None,
+) -> Receipt:
+    """Cancel a mistaken receipt and issue its replacement (flush only; the caller commits).
+
+    Neither row is edited: the replacement is a new receipt with the next number of the same
+    series, the same request and amount, the content of the first with ``corrections`` merged
+    into it (e.g. ``{"payer": {...}}``) and a note of what it replaces; the cancellation row
+    links both. A receipt already cancelled cannot be cancelled again (UNIQUE receipt_id)."""
+    if cancellation_of(session, receipt.id or 0) is not None:
+        raise Conflict(N_("This receipt has already been cancelled."))
+    now = now or utcnow()
+    local = now.astimezone(LOCAL)
+    number = next_number(session, organisation_id=receipt.organisation_id, kind=receipt.kind, year=local.year)
+    code = secrets.token_hex(12)
+    content = {**receipt.content, **corrections}
+    content.update(
+        {
+            "number": number,
+            "number_text": f"{number:07d}",
+            "issued_at_local": local.strftime("%d/%m/%Y %H:%M"),
+            "replaces": {
+                "series": receipt.content.get("series", ""),
+                "number_text": receipt.content.get("number_text", ""),
+                "reason": reason,
+            },
+            "verification_url": f"{get_settings().public_url.rstrip('/')}/receipts/verify/{code}",
+        }
+    )
+    replacement = Receipt(
+        organisation_id=receipt.organisation_id,
+        kind=receipt.kind,
+        year=local.year,
+        number=number,
+        request_id=receipt.request_id,
+        verification_code=code,
+        payer_name=str(content.get("payer", {}).get("name", receipt.payer_name))[:120],
+        amount_vnd=receipt.amount_vnd,
+        content=content,
+        signature=sign(content, code),
+        issued_at=now,
+    )
+    session.add(replacement)
+    session.flush()
+    session.add(
+        ReceiptCancellation(
+            receipt_id=receipt.id or 0,
+            replacement_id=replacement.id or 0,
+            reason=reason[:300],
+            cancelled_by_id=cancelled_by_id,
+            cancelled_at=now,
+        )
+    )
+    session.flush()
+    return replacement
