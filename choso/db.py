@@ -146,10 +146,16 @@ def check_database() -> None:
 
 
 def insert_ignore(
-    session: Session, model: type[SQLModel], values: dict[str, Any], *, conflict_columns: list[str]
-) -> None:
+    session: Session,
+    model: type[SQLModel],
+    values: dict[str, Any],
+    *,
+    conflict_columns: list[str],
+    returning: str | None = None,
+) -> Any:
     """INSERT a row unless one with the same ``conflict_columns`` exists (race-safe, both
-    backends): the get-or-create of rows that many transactions may open at once."""
+    backends): the get-or-create of rows that many transactions may open at once. With
+    ``returning``, that column of the new row, or None when the row already existed."""
     table = model.__table__  # type: ignore[attr-defined]
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -161,7 +167,10 @@ def insert_ignore(
         statement = (
             sqlite_insert(table).values(values).on_conflict_do_nothing(index_elements=conflict_columns)
         )
-    session.connection().execute(statement)
+    if returning is None:
+        session.connection().execute(statement)
+        return None
+    return session.connection().execute(statement.returning(table.c[returning])).scalar()
 
 
 def lock_rows(session: Session, model: type[SQLModel], ids: list[int]) -> None:

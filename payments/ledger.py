@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from choso.db import insert_ignore
+from choso.db import insert_ignore, utcnow
 from choso.errors import NotFound
 from choso.i18n import N_
 from payments.errors import IdempotencyKeyReused, InsufficientFunds
@@ -36,6 +35,7 @@ REFUNDS_DUE = "refunds_due"  # money received that must go back to its payer
 CARD_CLEARING = "card_clearing"  # card money at the processor, not yet paid out to us
 ORDER_CLEARING = "order_clearing"  # paid orders not yet completed
 COMMISSION = "revenue:commission"
+PAYOUTS_IN_TRANSIT = "payouts_in_transit"  # approved transfers out, not yet confirmed by the bank
 
 
 def bank(bank_account_id: int) -> str:
@@ -70,6 +70,7 @@ def spec_for(code: str) -> AccountSpec:
         CARD_CLEARING: AccountSpec("Card processor clearing", AccountKind.ASSET),
         ORDER_CLEARING: AccountSpec("Orders paid, not yet completed", AccountKind.LIABILITY),
         COMMISSION: AccountSpec("Platform commission", AccountKind.REVENUE),
+        PAYOUTS_IN_TRANSIT: AccountSpec("Payouts in transit", AccountKind.LIABILITY, no_overdraft=True),
     }
     if code in fixed:
         return fixed[code]
@@ -135,38 +136,43 @@ def post(
     cause_id: int | None = None,
     reverses_id: int | None = None,
 ) -> LedgerTransaction:
-    """Record a balanced transaction once; a replay of ``key`` returns the first one."""
+    """Record a balanced transaction once; a replay of ``key`` returns the first one.
+
+    Few round trips, because a hot account's row lock is held from its UPDATE to the commit:
+    the transaction row is inserted with ON CONFLICT DO NOTHING (a concurrent post of the same
+    key waits on the unique index, then finds the winner's row), the postings in one
+    statement, and the balances last. The returned row is for reading (its id).
+    """
     validate(postings)
     print_ = fingerprint(kind, postings)
-    existing = _by_key(session, key)
-    if existing is not None:
-        return _same_or_conflict(existing, print_)
     ids = account_ids(session, [p.account for p in postings])
-    transaction = LedgerTransaction(
-        idempotency_key=key,
-        fingerprint=print_,
-        kind=kind,
-        memo=memo[:300],
-        cause_type=cause_type,
-        cause_id=cause_id,
-        reverses_id=reverses_id,
+    values = {
+        "idempotency_key": key,
+        "fingerprint": print_,
+        "kind": kind,
+        "memo": memo[:300],
+        "cause_type": cause_type,
+        "cause_id": cause_id,
+        "reverses_id": reverses_id,
+        "created_at": utcnow(),
+    }
+    new_id = insert_ignore(
+        session, LedgerTransaction, values, conflict_columns=["idempotency_key"], returning="id"
     )
-    try:
-        with session.begin_nested():  # a concurrent post of the same key loses here, cleanly
-            session.add(transaction)
-            session.flush()
-    except IntegrityError:
+    if new_id is None:
         existing = _by_key(session, key)
-        if existing is None:
-            raise
+        if existing is None:  # pragma: no cover - the conflicting row is committed by now
+            raise RuntimeError(f"ledger transaction {key!r} conflicted but cannot be found")
         return _same_or_conflict(existing, print_)
-    session.add_all(
-        LedgerPosting(transaction_id=transaction.id or 0, account_id=ids[p.account], amount_vnd=p.amount_vnd)
-        for p in postings
+    session.connection().execute(
+        LedgerPosting.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {"transaction_id": new_id, "account_id": ids[p.account], "amount_vnd": p.amount_vnd}
+            for p in postings
+        ],
     )
-    session.flush()
     _apply_balances(session, sorted((ids[p.account], p.amount_vnd) for p in postings))
-    return transaction
+    return LedgerTransaction(id=new_id, **values)
 
 
 def _by_key(session: Session, key: str) -> LedgerTransaction | None:
