@@ -337,7 +337,9 @@ def find_payment(session: Session, provider: str, provider_txn_id: str) -> Payme
 
 def apply_incoming_payment(session: Session, incoming: IncomingPayment) -> Payment:
     """Record a payment once and post it; flushes only. A replay returns the first row."""
-    existing = find_payment(session, incoming.provider, incoming.provider_txn_id)
+    existing = find_payment(session, incoming.provider, incoming.provider_txn_id) or _same_bank_transaction(
+        session, incoming
+    )
     if existing is not None:
         return existing
     request = _request_for(session, incoming)
@@ -377,6 +379,20 @@ def apply_incoming_payment(session: Session, incoming: IncomingPayment) -> Payme
     session.add(payment)
     session.flush()
     return payment
+
+
+def _same_bank_transaction(session: Session, incoming: IncomingPayment) -> Payment | None:
+    """The payment already recorded for this bank transaction from another source: a webhook
+    and a statement line naming the same bank reference, account and amount are one transfer."""
+    if not incoming.bank_reference or incoming.bank_account_id is None:
+        return None
+    return session.exec(
+        select(Payment).where(
+            Payment.bank_account_id == incoming.bank_account_id,
+            Payment.bank_reference == incoming.bank_reference[:100],
+            Payment.amount_vnd == incoming.amount_vnd,
+        )
+    ).first()
 
 
 def _request_for(session: Session, incoming: IncomingPayment) -> PaymentRequest | None:

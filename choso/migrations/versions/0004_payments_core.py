@@ -276,6 +276,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_payment_bank_account_id"), ["bank_account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_request_id"), ["request_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_status"), ["status"], unique=False)
+        batch_op.create_index("ix_payment_bank_transaction", ["bank_account_id", "bank_reference"], unique=False)
 
     op.create_table(
         "receipt",
@@ -345,6 +346,7 @@ def downgrade() -> None:
     op.drop_table("receipt")
     with op.batch_alter_table("payment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_status"))
+        batch_op.drop_index("ix_payment_bank_transaction")
         batch_op.drop_index(batch_op.f("ix_payment_request_id"))
         batch_op.drop_index(batch_op.f("ix_payment_bank_account_id"))
 
