@@ -24,7 +24,7 @@ import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from rapidfuzz import fuzz
 
@@ -68,14 +68,11 @@ class ExpectedBook:
             self.by_reference[payment.reference] = payment
 
 
-@dataclass(slots=True)
-class _Outcome:
-    category: Category
-    rule: Rule
-    confidence: float
-    reference: str | None = None
-    candidates: tuple[str, ...] = ()
-    duplicate_of: int | None = None
+# What the passes decide for one line, in LineResult's order: (category, reference, rule,
+# confidence, candidates, duplicate_of). Plain tuples: a million of them cost a fraction of a million objects.
+_Outcome = tuple[Category, "str | None", Rule, float, tuple[str, ...], "int | None"]
+_OUTGOING: _Outcome = (Category.OUTGOING, None, Rule.DEBIT, 1.0, (), None)
+_NOTHING: _Outcome = (Category.UNMATCHED, None, Rule.NO_MATCH, 0.0, (), None)
 
 
 def reconcile(
@@ -93,25 +90,11 @@ def reconcile(
     _settle_references(outcomes, received, book.by_reference)
     _suggest(lines, open_lines, outcomes, book.by_reference, received, policy)
     results = [
-        LineResult(
-            line.position,
-            line.bank_reference,
-            line.booked_on,
-            line.amount_vnd,
-            outcome.category,
-            outcome.reference,
-            outcome.rule,
-            outcome.confidence,
-            outcome.candidates,
-            outcome.duplicate_of,
-        )
+        LineResult(line.position, line.bank_reference, line.booked_on, line.amount_vnd, *outcome)
         for line, outcome in zip(lines, outcomes, strict=True)
     ]
     missing = [reference for reference in book.by_reference if reference not in received]
     return Reconciliation(results, missing, dict(received))
-
-
-_OUTGOING = _Outcome(Category.OUTGOING, Rule.DEBIT, 1.0)
 
 
 def _first_pass(
@@ -122,39 +105,45 @@ def _first_pass(
 ) -> tuple[list[_Outcome], dict[str, int], list[int]]:
     """Duplicates, money out and rule 1; returns the outcomes, rule-1 sums and lines left for rule 2."""
     outcomes: list[_Outcome] = []
+    append = outcomes.append
     received: dict[str, int] = defaultdict(int)
     open_lines: list[int] = []
     first_position: dict[object, int] = {}
     for index, line in enumerate(lines):
         key = line.dedup_key()
         if key in first_position or key in seen:
-            rule = Rule.BANK_REFERENCE if line.bank_reference else Rule.FINGERPRINT
-            confidence = 1.0 if line.bank_reference else policy.fingerprint_confidence
-            outcomes.append(
-                _Outcome(Category.DUPLICATE, rule, confidence, duplicate_of=first_position.get(key))
-            )
+            if line.bank_reference:
+                append((Category.DUPLICATE, None, Rule.BANK_REFERENCE, 1.0, (), first_position.get(key)))
+            else:
+                duplicate_of = first_position.get(key)
+                confidence = policy.fingerprint_confidence
+                append((Category.DUPLICATE, None, Rule.FINGERPRINT, confidence, (), duplicate_of))
             continue
         first_position[key] = line.position
-        if line.amount_vnd < 0:
-            outcomes.append(_OUTGOING)
+        amount = line.amount_vnd
+        if amount < 0:
+            append(_OUTGOING)
             continue
         known = _known_codes(line.memo, book)
-        if len(known) == 1 and line.amount_vnd > 0:
-            received[known[0]] += line.amount_vnd
-            outcomes.append(_Outcome(Category.MATCHED, Rule.REFERENCE, 1.0, known[0]))
+        if len(known) == 1 and amount > 0:
+            received[known[0]] += amount
+            append((Category.MATCHED, known[0], Rule.REFERENCE, 1.0, (), None))
         elif len(known) > 1:
-            outcomes.append(_Outcome(Category.UNMATCHED, Rule.AMBIGUOUS, 0.0, candidates=tuple(known)))
+            append((Category.UNMATCHED, None, Rule.AMBIGUOUS, 0.0, tuple(known), None))
         else:
-            outcomes.append(_unmatched_without_known_code(line.memo))
-            if line.amount_vnd > 0:
+            append(_unmatched_without_known_code(line.memo))
+            if amount > 0:
                 open_lines.append(index)
     return outcomes, received, open_lines
 
 
 def _known_codes(memo: str, book: dict[str, ExpectedPayment]) -> list[str]:
     """The distinct expected references written in the memo (the hot path: no check symbol needed)."""
+    windows = candidate_codes(memo)
+    if len(windows) == 1:
+        return windows if windows[0] in book else []
     known: list[str] = []
-    for window in candidate_codes(memo):
+    for window in windows:
         if window in book and window not in known:
             known.append(window)
     return known
@@ -163,23 +152,24 @@ def _known_codes(memo: str, book: dict[str, ExpectedPayment]) -> list[str]:
 def _unmatched_without_known_code(memo: str) -> _Outcome:
     unknown = tuple(dict.fromkeys(code for code in candidate_codes(memo) if is_valid_reference(code)))
     if unknown:
-        return _Outcome(Category.UNMATCHED, Rule.UNKNOWN_REFERENCE, 0.0, candidates=unknown)
-    return _Outcome(Category.UNMATCHED, Rule.NO_MATCH, 0.0)
+        return (Category.UNMATCHED, None, Rule.UNKNOWN_REFERENCE, 0.0, unknown, None)
+    return _NOTHING
 
 
 def _settle_references(
     outcomes: list[_Outcome], received: dict[str, int], book: dict[str, ExpectedPayment]
 ) -> None:
     """Each rule-1 line takes the final status of its reference (order of lines does not matter)."""
-    status: dict[str, Category] = {}
+    status: dict[str, _Outcome] = {}
     for reference, amount in received.items():
         due = book[reference].amount_vnd
-        status[reference] = (
+        category = (
             Category.MATCHED if amount == due else Category.UNDERPAID if amount < due else Category.OVERPAID
         )
-    for outcome in outcomes:
-        if outcome.rule is Rule.REFERENCE:
-            outcome.category = status[outcome.reference]  # type: ignore[index]
+        status[reference] = (category, reference, Rule.REFERENCE, 1.0, (), None)
+    for index, outcome in enumerate(outcomes):
+        if outcome[2] is Rule.REFERENCE:
+            outcomes[index] = status[outcome[1]]  # type: ignore[index]
 
 
 # --- rule 2 -----------------------------------------------------------------------------------
@@ -207,30 +197,35 @@ def _suggest(
         if len(close) == 1:
             proposals[line_index] = (close[0], best)
         else:
-            outcomes[line_index] = _Outcome(Category.UNMATCHED, Rule.AMBIGUOUS, 0.0, candidates=tuple(close))
+            outcomes[line_index] = (Category.UNMATCHED, None, Rule.AMBIGUOUS, 0.0, tuple(close), None)
     claims: dict[str, list[int]] = defaultdict(list)
     for line_index, (reference, _) in proposals.items():
         claims[reference].append(line_index)
     for reference, claimants in claims.items():
         for line_index in claimants:
             if len(claimants) > 1:
-                outcomes[line_index] = _Outcome(
-                    Category.UNMATCHED, Rule.AMBIGUOUS, 0.0, candidates=(reference,)
-                )
+                outcomes[line_index] = (Category.UNMATCHED, None, Rule.AMBIGUOUS, 0.0, (reference,), None)
                 continue
             score = proposals[line_index][1]
             confidence = 0.5 + 0.4 * (score - policy.name_threshold) / (100.0 - policy.name_threshold)
-            outcomes[line_index] = _Outcome(
-                Category.SUGGESTED, Rule.NAME_AMOUNT_DATE, round(min(confidence, 0.9), 2), reference
+            confidence = round(min(confidence, 0.9), 2)
+            outcomes[line_index] = (
+                Category.SUGGESTED,
+                reference,
+                Rule.NAME_AMOUNT_DATE,
+                confidence,
+                (),
+                None,
             )
 
 
 class _NameIndex:
-    """Expected payments that rule 2 may use, by (amount, folded given name).
+    """Expected payments that rule 2 may use, by (amount, family name, given name), all folded.
 
     Only payments with an amount that some open line has, a payer name of two words or more,
     and nothing received by rule 1 are indexed; names are folded in one pass over their joined
-    text (C speed).
+    text (C speed). A line is looked up by each pair of its words at most three apart, which is
+    where a family name and a given name can stand in a name of two to four words.
     """
 
     def __init__(self, book: dict[str, ExpectedPayment], received: dict[str, int], amounts: set[int]) -> None:
@@ -241,25 +236,32 @@ class _NameIndex:
         ]
         joined = "\n".join(" ".join(payment.payer_name.split()) for payment in pool)
         folded = fold_upper(joined).split("\n") if pool else []
-        self.by_key: dict[tuple[int, str], list[tuple[ExpectedPayment, list[str]]]] = defaultdict(list)
+        self.by_key: dict[tuple[int, str, str], list[tuple[ExpectedPayment, list[str]]]] = defaultdict(list)
         for payment, name in zip(pool, folded, strict=True):
-            tokens = name.split()
+            tokens = _NOT_ALNUM.sub(" ", name).split()
             if len(tokens) >= 2:
-                self.by_key[(payment.amount_vnd, tokens[-1])].append((payment, tokens))
+                self.by_key[(payment.amount_vnd, tokens[0], tokens[-1])].append((payment, tokens))
 
     def candidates(self, line: StatementLine, policy: Policy) -> dict[str, float]:
         """References whose payer fits this line, with their name score."""
         memo = _words(line.memo)
         counterparty = _words(line.counterparty_name)
+        earliest_due = line.booked_on - timedelta(days=policy.days_after_due)
+        latest_due = line.booked_on + timedelta(days=policy.days_before_due)
         scored: dict[str, float] = {}
-        for token in set(memo) | set(counterparty):
-            for payment, name in self.by_key.get((line.amount_vnd, token), ()):
-                if not _within_window(line.booked_on, payment.due_date, policy):
+        for family, given in _word_pairs(memo) | _word_pairs(counterparty):
+            for payment, name in self.by_key.get((line.amount_vnd, family, given), ()):
+                due = payment.due_date
+                if due is not None and not earliest_due <= due <= latest_due:
                     continue
                 score = max(name_similarity(name, counterparty), name_similarity(name, memo))
                 if score >= policy.name_threshold:
                     scored[payment.reference] = max(score, scored.get(payment.reference, 0.0))
         return scored
+
+
+def _word_pairs(words: list[str]) -> set[tuple[str, str]]:
+    return {(words[i], words[j]) for i in range(len(words)) for j in range(i + 1, min(i + 4, len(words)))}
 
 
 def _words(text: str) -> list[str]:
@@ -268,13 +270,6 @@ def _words(text: str) -> list[str]:
 
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
-
-
-def _within_window(booked_on: date, due_date: date | None, policy: Policy) -> bool:
-    if due_date is None:
-        return True
-    earliest = due_date - timedelta(days=policy.days_before_due)
-    return earliest <= booked_on <= due_date + timedelta(days=policy.days_after_due)
 
 
 def name_similarity(name: list[str], text: list[str]) -> float:

@@ -37,7 +37,7 @@ class Rule(StrEnum):
     DEBIT = "debit"  # money out
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class StatementLine:
     """One booked transaction as the bank reports it."""
 
@@ -69,7 +69,7 @@ class Statement:
     closing_balance_vnd: int | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ExpectedPayment:
     """Something owed: a payment request's reference code and what is still due on it."""
 
@@ -79,7 +79,7 @@ class ExpectedPayment:
     due_date: date | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class LineResult:
     line: int
     bank_reference: str | None
