@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from choso.db import utcnow
 from choso.errors import NotFound, PermissionDenied
 from choso.i18n import N_
 from choso.text import NoControlCharacters
+from market import search
 from market.models import Organisation, Product, Role, User
 
 CATEGORIES: dict[str, str] = {
@@ -26,10 +26,6 @@ CATEGORIES: dict[str, str] = {
 }
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_products(
     session: Session,
     *,
@@ -39,30 +35,9 @@ def list_products(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[tuple[Product, Organisation]], int]:
-    """Active listings with their producer, newest first, and the total that match."""
-    conditions = [col(Product.is_active).is_(True)]
-    if query:
-        pattern = f"%{_escape_like(query.strip())}%"
-        conditions.append(
-            or_(
-                col(Product.name).ilike(pattern, escape="\\"),
-                col(Product.description).ilike(pattern, escape="\\"),
-            )
-        )
-    if category:
-        conditions.append(Product.category == category)
-    if producer_id is not None:
-        conditions.append(Product.producer_id == producer_id)
-    total = session.exec(select(func.count()).select_from(Product).where(*conditions)).one()
-    rows = session.exec(
-        select(Product, Organisation)
-        .join(Organisation, col(Organisation.id) == Product.producer_id)
-        .where(*conditions)
-        .order_by(col(Product.created_at).desc(), col(Product.id).desc())
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return [(product, producer) for product, producer in rows], int(total)
+    """Active listings with their producer, and the total that match (see market.search)."""
+    filters = search.Filters(query=query, category=category, producer_id=producer_id)
+    return search.search(session, filters, limit=limit, offset=offset)
 
 
 def get_product(session: Session, product_id: int) -> tuple[Product, Organisation]:

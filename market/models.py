@@ -22,6 +22,7 @@ class Role(StrEnum):
 class OrganisationKind(StrEnum):
     PRODUCER = "producer"  # farms, cooperatives, OCOP producers, shops
     AGENCY = "agency"  # government agencies collecting public-service fees
+    PLATFORM = "platform"  # Chợ Số itself: the payee of checkouts (one row, no members)
 
 
 def _in(column: str, enum: type[StrEnum]) -> str:
@@ -147,3 +148,193 @@ class Product(SQLModel, table=True):
     is_active: bool = True
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+    # Folded name, and folded name + description, for search (market.search keeps them current).
+    name_folded: str = Field(default=" ", sa_type=sa.Text, sa_column_kwargs={"server_default": " "})
+    search_folded: str = Field(default=" ", sa_type=sa.Text, sa_column_kwargs={"server_default": " "})
+
+
+# --- orders: photos, carts, checkouts, orders (issue 8) ----------------------------------------
+
+
+def _money(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.BigInteger, **kwargs)
+
+
+# The trigram index that serves search on PostgreSQL (pg_trgm, created by migration 0006); SQLite
+# has no such index type, and there the index is empty (a partial index on a false condition).
+sa.Index(
+    "ix_product_search_folded_trgm",
+    Product.__table__.c.search_folded,  # type: ignore[attr-defined]
+    postgresql_using="gin",
+    postgresql_ops={"search_folded": "gin_trgm_ops"},
+    sqlite_where=sa.text("0"),
+)
+# At most one platform organisation.
+sa.Index(
+    "uq_organisation_platform",
+    Organisation.__table__.c.kind,  # type: ignore[attr-defined]
+    unique=True,
+    postgresql_where=sa.text("kind = 'platform'"),
+    sqlite_where=sa.text("kind = 'platform'"),
+)
+
+
+class ProductPhoto(SQLModel, table=True):
+    """A product photo, re-encoded at fixed widths; the files live in photo storage under
+    ``storage_key`` (market.photos), never the uploaded bytes themselves."""
+
+    __tablename__ = "product_photo"
+
+    id: int | None = Field(default=None, primary_key=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    storage_key: str = Field(max_length=64, unique=True)
+    widths: list[int] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    width: int  # of the largest rendition
+    height: int
+    uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = created_at_field()
+
+
+class DeliveryOption(SQLModel, table=True):
+    """How a producer hands over orders: always pickup; delivery within Thanh Hóa for a flat fee
+    if it offers it."""
+
+    __tablename__ = "delivery_option"
+    __table_args__ = (sa.CheckConstraint("delivery_fee_vnd >= 0", name="fee_non_negative"),)
+
+    organisation_id: int = Field(foreign_key="organisation.id", primary_key=True)
+    offers_delivery: bool = False
+    delivery_fee_vnd: int = _money(default=0)
+    pickup_note: str = Field(default="", max_length=300)
+    updated_at: datetime = created_at_field()
+
+
+class CartItem(SQLModel, table=True):
+    """A line of a buyer's cart: the quantity, and the unit price the buyer last saw."""
+
+    __tablename__ = "cart_item"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "product_id", name="uq_cart_item_user_product"),
+        sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
+    product_id: int = Field(foreign_key="product.id", index=True)
+    quantity: int = Field(sa_type=sa.BigInteger)
+    price_seen_vnd: int = _money()
+    added_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    ACCEPTED = "accepted"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class DeliveryMethod(StrEnum):
+    PICKUP = "pickup"
+    DELIVERY = "delivery"
+
+
+class StockState(StrEnum):
+    """Where an order's units are: held for it, sold, or given back to the listing (once)."""
+
+    RESERVED = "reserved"
+    CONSUMED = "consumed"
+    RELEASED = "released"
+
+
+class Checkout(SQLModel, table=True):
+    """One checkout of a buyer's cart: its orders (one per producer) share one payment request."""
+
+    __tablename__ = "checkout"
+    __table_args__ = (sa.UniqueConstraint("buyer_id", "idempotency_key", name="uq_checkout_idempotency"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: int = Field(foreign_key="user_account.id", index=True)
+    idempotency_key: str = Field(max_length=100)
+    fingerprint: str = Field(max_length=64)
+    total_vnd: int = _money()
+    payment_request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
+    created_at: datetime = created_at_field()
+
+
+class Order(SQLModel, table=True):
+    """What one buyer bought from one producer in one checkout."""
+
+    __tablename__ = "customer_order"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", OrderStatus), name="status"),
+        sa.CheckConstraint(_in("delivery_method", DeliveryMethod), name="delivery_method"),
+        sa.CheckConstraint(_in("stock_state", StockState), name="stock_state"),
+        sa.CheckConstraint("subtotal_vnd > 0 AND delivery_fee_vnd >= 0", name="amounts"),
+        sa.CheckConstraint("total_vnd = subtotal_vnd + delivery_fee_vnd", name="total"),
+        sa.Index("ix_customer_order_producer_status", "producer_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkout_id: int = Field(foreign_key="checkout.id", index=True)
+    buyer_id: int = Field(foreign_key="user_account.id", index=True)
+    producer_id: int = Field(foreign_key="organisation.id", index=True)
+    payment_request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
+    status: OrderStatus = Field(default=OrderStatus.PENDING_PAYMENT, sa_type=sa.String(20), index=True)
+    stock_state: StockState = Field(default=StockState.RESERVED, sa_type=sa.String(10))
+    subtotal_vnd: int = _money()
+    delivery_fee_vnd: int = _money(default=0)
+    total_vnd: int = _money()
+    commission_vnd: int = _money(default=0)  # fixed at completion
+    delivery_method: DeliveryMethod = Field(sa_type=sa.String(10))
+    delivery_ward_code: int | None = None
+    delivery_street: str = Field(default="", max_length=200)
+    contact_phone: str = Field(default="", max_length=20)
+    buyer_note: str = Field(default="", max_length=500)
+    tracking_note: str = Field(default="", max_length=300)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OrderLine(SQLModel, table=True):
+    """A product in an order, with its name, unit and price as they were at checkout."""
+
+    __tablename__ = "order_line"
+    __table_args__ = (sa.CheckConstraint("quantity > 0 AND unit_price_vnd > 0", name="positive"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="customer_order.id", index=True)
+    product_id: int = Field(foreign_key="product.id", index=True)
+    product_name: str = Field(max_length=200)
+    unit: str = Field(max_length=20)
+    unit_price_vnd: int = _money()
+    quantity: int = Field(sa_type=sa.BigInteger)
+    line_total_vnd: int = _money()
+
+
+class OrderEvent(SQLModel, table=True):
+    """One transition of an order: from, to, who and when (the order's timeline)."""
+
+    __tablename__ = "order_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="customer_order.id", index=True)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str = Field(max_length=20)
+    actor_user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    actor_role: str = Field(default="system", max_length=20)
+    note: str = Field(default="", max_length=300)
+    at: datetime = created_at_field()
+
+
+# The search hooks keep Product's folded columns current on every ORM write (imported last:
+# market.search needs the classes above).
+import market.search  # noqa: E402,F401

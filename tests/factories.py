@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from choso.db import session_scope, utcnow
 from market import security
-from market.models import Organisation, OrganisationKind, Role, User
+from market.models import DeliveryOption, Organisation, OrganisationKind, Product, Role, User
 from payments.models import BankAccount, PaymentRequest
 from tests.support import PASSWORD, WARD_HAC_THANH
 
@@ -110,3 +110,44 @@ def payment_request(
 def reload(session: Session, row: object) -> object:
     session.rollback()
     return session.get(type(row), row.id)  # type: ignore[attr-defined]
+
+
+# --- orders (issue 8) ---------------------------------------------------------------------------
+
+
+def product(
+    producer_id: int,
+    name: str = "Gạo thơm Thiệu Hóa",
+    *,
+    price_vnd: int = 25_000,
+    stock: int = 100,
+    description: str = "",
+    category: str = "rice",
+    unit: str = "kg",
+    ocop_stars: int | None = None,
+    is_active: bool = True,
+) -> Product:
+    return _saved(  # type: ignore[return-value]
+        Product(
+            producer_id=producer_id,
+            name=name,
+            description=description,
+            category=category,
+            unit=unit,
+            price_vnd=price_vnd,
+            stock=stock,
+            ocop_stars=ocop_stars,
+            is_active=is_active,
+        )
+    )
+
+
+def platform_bank_account() -> BankAccount:
+    """The platform's own account: checkouts are paid into it."""
+    return bank_account(None)
+
+
+def delivery_option(organisation_id: int, fee_vnd: int = 30_000, offers: bool = True) -> DeliveryOption:
+    return _saved(  # type: ignore[return-value]
+        DeliveryOption(organisation_id=organisation_id, offers_delivery=offers, delivery_fee_vnd=fee_vnd)
+    )

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from choso.money import MAX_AMOUNT_VND
 from choso.text import SafeText
-from market import catalog
+from market import catalog, search
 from market.models import Organisation, Role, User
 from web.api.schemas import Page, ProductOut
 from web.deps import DB, MAX_ID, ObjectId, api_role
@@ -18,15 +19,33 @@ router = APIRouter(prefix="/products", tags=["catalogue"])
 @router.get("", response_model=Page[ProductOut])
 def list_products(
     session: DB,
-    q: Annotated[SafeText | None, Query(max_length=100)] = None,
+    q: Annotated[
+        SafeText | None, Query(max_length=100, description="Words, with or without diacritics")
+    ] = None,
     category: Annotated[SafeText | None, Query(max_length=40)] = None,
     producer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    ward_code: Annotated[int | None, Query(ge=1, le=99_999, description="The producer's ward")] = None,
+    ocop_min: Annotated[int | None, Query(ge=3, le=5, description="At least this many OCOP stars")] = None,
+    price_min_vnd: Annotated[int | None, Query(ge=1, le=MAX_AMOUNT_VND)] = None,
+    price_max_vnd: Annotated[int | None, Query(ge=1, le=MAX_AMOUNT_VND)] = None,
+    sort: search.Sort | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Page[ProductOut]:
-    rows, total = catalog.list_products(
-        session, query=q, category=category, producer_id=producer_id, limit=limit, offset=offset
+    """Search the catalogue: every word of `q` must start a word of the name or description
+    (diacritics and case ignored; name matches first), with filters; `sort` defaults to
+    `relevance` with `q`, else `newest`. The order is total, so pages never overlap."""
+    filters = search.Filters(
+        query=q,
+        category=category,
+        producer_id=producer_id,
+        ward_code=ward_code,
+        ocop_min=ocop_min,
+        price_min_vnd=price_min_vnd,
+        price_max_vnd=price_max_vnd,
+        sort=sort,
     )
+    rows, total = search.search(session, filters, limit=limit, offset=offset)
     return Page[ProductOut](
         items=[ProductOut.of(p, o) for p, o in rows], total=total, limit=limit, offset=offset
     )
