@@ -153,7 +153,7 @@ def test_a_cancelled_notice_stays_visible_and_a_late_transfer_is_kept_for_refund
     wait_for_jobs()
     token = helpers.token_of(issued["public_url"])
     page = eventually(
-        lambda: (p := client.get(f"/fees/n/{token}")).status_code == 200 and "refund" in p.text.lower() and p
+        lambda: (p := client.get(f"/fees/n/{token}")).status_code == 200 and "hoàn lại" in p.text and p
     )
     assert "Hồ sơ rút lại" in page.text
     db.rollback()
