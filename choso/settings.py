@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     stripe_publishable_key: str = ""
     stripe_webhook_secret: str = ""
     stripe_api_base: str = Field("", description="Empty means Stripe itself; set it for a sandbox server.")
+    stripe_js_url: str = Field(
+        "", description="Stripe.js for the card form; empty: Stripe's, or the sandbox server's stand-in."
+    )
+    stripe_webhook_tolerance_seconds: int = Field(300, ge=1, description="Oldest Stripe event accepted (s).")
+    stripe_timeout_seconds: float = Field(20, gt=0, description="Timeout of one call to Stripe.")
+    stripe_max_network_retries: int = Field(
+        2, ge=0, le=5, description="Retries of a call to Stripe that got no answer (same idempotency key)."
+    )
+    refund_retry_seconds: float = Field(
+        30, gt=0, description="First wait before retrying a refund Stripe could not take; doubled each time."
+    )
+    refund_retry_max_seconds: float = Field(3600, gt=0, description="Longest wait between refund retries.")
 
     # --- payments -----------------------------------------------------------------------------
     sandbox: bool = Field(

@@ -17,6 +17,9 @@ MESSAGES = {
     "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
     "fee_notice_expiring": N_("Fee notice %(number)s to %(payer)s expires soon and is not paid yet."),
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
+    "refund_completed": N_("A refund of %(amount)s for %(reference)s has been paid back."),
+    "payout_account_changed": N_("Your organisation's payout account is now %(account)s, set by %(by)s."),
+    "payout_settled": N_("A payout of %(amount)s to the account %(account)s has been made."),
 }
 
 

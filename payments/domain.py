@@ -11,13 +11,15 @@ def _periodic(_settings: Any) -> list[PeriodicJob]:
     return [
         ("expire-payment-requests", "payments.expire_payment_requests", 60.0),
         ("requeue-stale-webhook-events", "payments.requeue_stale_webhook_events", 60.0),
+        ("retry-card-refunds", "payments.retry_card_refunds", 15.0),
+        ("sync-card-refunds", "payments.sync_card_refunds", 60.0),
     ]
 
 
 DOMAIN = Domain(
     name="payments",
     models=("payments.models",),
-    tasks=("payments.tasks",),
+    tasks=("payments.tasks", "payments.card_tasks"),
     periodic=_periodic,
     cli=(
         ("ledger", "payments.ledger_cli:app"),

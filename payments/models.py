@@ -183,6 +183,8 @@ class Payment(SQLModel, table=True):
         sa.UniqueConstraint("provider", "provider_txn_id", name="uq_payment_provider_txn"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
         sa.CheckConstraint("excess_vnd >= 0 AND excess_vnd <= amount_vnd", name="excess_range"),
+        # Refunds reserve their amount here first (payments.refunds): never more than was paid.
+        sa.CheckConstraint("refunded_vnd >= 0 AND refunded_vnd <= amount_vnd", name="refunded_range"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -194,6 +196,8 @@ class Payment(SQLModel, table=True):
     amount_vnd: int = _money()
     # The part not owed (overpayment, or all of a payment after expiry): to be refunded.
     excess_vnd: int = _money(default=0)
+    # Refunds not failed (pending, submitted or done): what is no longer available to refund.
+    refunded_vnd: int = _money(default=0)
     status: PaymentStatus = Field(sa_type=sa.String(12), index=True)
     memo: str = Field(default="", max_length=500)
     payer_name: str = Field(default="", max_length=120)
@@ -294,3 +298,176 @@ class ReceiptCancellation(SQLModel, table=True):
 
 
 # --- cards, refunds and payouts -------------------------------------------------------------
+
+
+# --- cards, refunds and payouts -------------------------------------------------------------
+
+
+class CardAttemptStatus(StrEnum):
+    """A card payment attempt, as the processor's PaymentIntent says (``creating`` until it
+    answers). ``failed``: it never answered, or the card was declined (a new try gets a new
+    attempt). ``succeeded``, ``canceled`` and ``failed`` are final, but a success reported
+    later is always recorded."""
+
+    CREATING = "creating"
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+class CardAttempt(SQLModel, table=True):
+    """One attempt to pay a request by card: one PaymentIntent at the processor, created with
+    an idempotency key derived from this row's id."""
+
+    __tablename__ = "card_attempt"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", CardAttemptStatus), name="status"),
+        sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="payment_request.id", index=True)
+    provider: str = Field(default="stripe", max_length=20)
+    intent_id: str | None = Field(default=None, max_length=100, unique=True)
+    amount_vnd: int = _money()
+    status: CardAttemptStatus = Field(default=CardAttemptStatus.CREATING, sa_type=sa.String(24))
+    last_error: str = Field(default="", max_length=300)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = _created_at()
+    updated_at: datetime = _created_at()
+
+
+class RefundMethod(StrEnum):
+    CARD = "card"  # through the card processor
+    BANK_TRANSFER = "bank_transfer"  # a line of a payout batch
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # reserved and held; not yet accepted by the processor or the bank
+    SUBMITTED = "submitted"  # accepted (processor) or on an approved payout batch (bank)
+    SUCCEEDED = "succeeded"  # the money went back: posted, credit note issued
+    FAILED = "failed"  # it did not: the reservation and the hold were released
+
+
+class Refund(SQLModel, table=True):
+    """Money going back to whoever paid, in full or in part, once.
+
+    ``from_due_vnd`` is the part taken from money already held as a refund due (overpayment,
+    late payment, suspense); the rest was held from ``payee_account`` (the payee's ledger
+    account) when the refund was asked for."""
+
+    __tablename__ = "refund"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", RefundStatus), name="status"),
+        sa.CheckConstraint(_in("method", RefundMethod), name="method"),
+        sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
+        sa.CheckConstraint("from_due_vnd >= 0 AND from_due_vnd <= amount_vnd", name="from_due_range"),
+        sa.UniqueConstraint("created_by_id", "idempotency_key", name="uq_refund_idempotency"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: int = Field(foreign_key="payment.id", index=True)
+    request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
+    method: RefundMethod = Field(sa_type=sa.String(16))
+    status: RefundStatus = Field(default=RefundStatus.PENDING, sa_type=sa.String(12), index=True)
+    amount_vnd: int = _money()
+    from_due_vnd: int = _money(default=0)
+    payee_account: str = Field(default="", max_length=80)
+    reason: str = Field(max_length=500)
+    created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    idempotency_key: str | None = Field(default=None, max_length=100)
+    fingerprint: str = Field(default="", max_length=64)
+    provider_refund_id: str | None = Field(default=None, max_length=100, unique=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    last_error: str = Field(default="", max_length=300)
+    # Where a bank-transfer refund goes (the payer's account).
+    bank_bin: str = Field(default="", max_length=6)
+    account_number: str = Field(default="", max_length=19)
+    holder_name: str = Field(default="", max_length=100)
+    credit_note_id: int | None = Field(default=None, foreign_key="receipt.id")
+    created_at: datetime = _created_at()
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PayoutAccount(SQLModel, table=True):
+    """The bank account an organisation is paid out to (one of its own BankAccount rows)."""
+
+    __tablename__ = "payout_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", unique=True)
+    bank_account_id: int = Field(foreign_key="bank_account.id")
+    updated_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    updated_at: datetime = _created_at()
+
+
+class PayoutBatchStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"  # by a second person; the money is now in transit in the ledger
+    SENT = "sent"  # handed to the bank (bulk upload, or paid line by line)
+    SETTLED = "settled"  # every line confirmed by the bank (or failed back)
+    CANCELLED = "cancelled"  # a draft given up
+
+
+class PayoutBatch(SQLModel, table=True):
+    """Transfers out of one bank account (the platform's, or an organisation's own for its
+    refunds), approved by someone other than its creator (also checked by the database)."""
+
+    __tablename__ = "payout_batch"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", PayoutBatchStatus), name="status"),
+        sa.CheckConstraint("approved_by_id IS NULL OR approved_by_id <> created_by_id", name="four_eyes"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    source_bank_account_id: int = Field(foreign_key="bank_account.id", index=True)
+    status: PayoutBatchStatus = Field(default=PayoutBatchStatus.DRAFT, sa_type=sa.String(10), index=True)
+    total_vnd: int = _money(default=0)
+    created_by_id: int = Field(foreign_key="user_account.id")
+    approved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = _created_at()
+    approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PayoutLineStatus(StrEnum):
+    PENDING = "pending"
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
+class PayoutLine(SQLModel, table=True):
+    """One transfer of a batch: what an organisation is owed, or a refund to a payer."""
+
+    __tablename__ = "payout_line"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", PayoutLineStatus), name="status"),
+        sa.CheckConstraint("kind IN ('payout', 'refund')", name="kind"),
+        sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="payout_batch.id", index=True)
+    kind: str = Field(max_length=10)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    refund_id: int | None = Field(default=None, foreign_key="refund.id", unique=True)
+    debit_account: str = Field(max_length=80)  # the ledger account the money leaves
+    bank_bin: str = Field(max_length=6)
+    account_number: str = Field(max_length=19)
+    holder_name: str = Field(max_length=100)
+    amount_vnd: int = _money()
+    status: PayoutLineStatus = Field(default=PayoutLineStatus.PENDING, sa_type=sa.String(10), index=True)
+    bank_reference: str = Field(default="", max_length=100)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def reference(self) -> str:
+        """The transfer memo that identifies this line in the bank's confirmation."""
+        return f"CHOSOPO{self.id}"

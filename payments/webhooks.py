@@ -117,9 +117,14 @@ def process_event(session: Session, event_id: int) -> str:
         return "missing"
     if event.processed_at is not None:
         return "already processed"
-    fields = dict(event.payload["notice"])
-    fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
-    event.outcome = _apply(session, BankNotification(**fields))
+    if event.source == "stripe":  # card events have their own reader
+        from payments import stripe_webhooks
+
+        event.outcome = stripe_webhooks.apply_event(session, event.payload)[:200]
+    else:
+        fields = dict(event.payload["notice"])
+        fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
+        event.outcome = _apply(session, BankNotification(**fields))
     event.processed_at = utcnow()
     session.add(event)
     session.commit()
@@ -127,9 +132,11 @@ def process_event(session: Session, event_id: int) -> str:
 
 
 def _apply(session: Session, notice: BankNotification) -> str:
-    if notice.direction != "in":
-        return "outgoing transfer recorded"
     account = _receiving_account(session, notice)
+    if notice.direction != "in":  # a transfer out may confirm a payout line
+        from payments import payouts
+
+        return payouts.apply_outgoing(session, notice, account) if account else "outgoing transfer recorded"
     if account is None:
         return "account no longer registered"
     codes = find_references(notice.memo)

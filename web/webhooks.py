@@ -11,11 +11,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from payments import webhooks
+from payments import stripe_webhooks, webhooks
 from payments.schemas import WebhookAck
 from web.deps import DB
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+@router.post("/stripe", response_model=WebhookAck)
+async def stripe_webhook(request: Request, session: DB) -> WebhookAck:
+    """A Stripe event (cards and refunds). Replays are acknowledged and change nothing; a
+    missing, forged or stale `Stripe-Signature` is 400 and nothing is stored."""
+    body = await request.body()
+    await run_in_threadpool(stripe_webhooks.accept, session, dict(request.headers), body)
+    return WebhookAck()
 
 
 @router.post("/{source}", response_model=WebhookAck)

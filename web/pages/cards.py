@@ -1,0 +1,152 @@
+"""The card option of the pay page: a card form whose details go straight to Stripe.js.
+
+Rule: card numbers never reach Choso. The page loads Stripe.js from the configured URL (the
+sandbox server's stand-in in sandbox mode; no CDN is written into a template), Stripe.js turns
+the card into a payment method id, and only that id comes back here. The page's own
+Content-Security-Policy adds the Stripe.js and Stripe API origins and nothing else.
+
+Flow: POST /pay/{id}/card (start or resume an attempt) → GET the card page → the script posts
+the payment method to …/confirm (JSON, CSRF header) → after any authentication the browser
+comes to …/return, which posts …/complete: the success is recorded, once, whoever else
+(the webhook) reports it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from choso.errors import DomainError, NotFound
+from choso.i18n import N_
+from choso.settings import get_settings
+from market.models import User
+from payments import cards
+from payments.card_schemas import CardConfirmIn
+from payments.models import CardAttemptStatus, RequestStatus
+from web.deps import DB, ObjectId, page_user
+from web.i18n import templates
+from web.pages.common import render
+
+router = APIRouter()
+Viewer = Annotated[User, Depends(page_user)]
+templates.env.globals.setdefault("card_payments_enabled", cards.configured)
+
+# Cards that the sandbox (localstripe, and Stripe's test mode) treats in a known way.
+TEST_CARDS = (
+    ("4242 4242 4242 4242", N_("succeeds")),
+    ("4000 0000 0000 0341", N_("is declined")),
+    ("4000 0025 0000 3155", N_("asks for authentication (3-D Secure)")),
+)
+NOT_FOUND = N_("This page or object does not exist.")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy() -> str:
+    """The site's policy, plus Stripe.js (script, frames) and the Stripe API (fetch)."""
+    settings = get_settings()
+    script = _origin(cards.stripe_js_url())
+    api = _origin(settings.stripe_api_base) if settings.stripe_api_base else "https://api.stripe.com"
+    frames = script if settings.stripe_api_base else f"{script} https://hooks.stripe.com"
+    return (
+        f"default-src 'self'; img-src 'self' data:; script-src 'self' {script}; connect-src 'self' {api}; "
+        f"frame-src {frames}; frame-ancestors 'none'; form-action 'self'"
+    )
+
+
+def _attempt_url(request_id: int, attempt_id: int, suffix: str = "") -> str:
+    return f"/pay/{request_id}/card/{attempt_id}{suffix}"
+
+
+@router.post("/pay/{request_id}/card")
+def start_card_payment(request_id: ObjectId, session: DB, user: Viewer) -> Response:
+    """Start (or resume) paying by card; a processor that does not answer is a 503 page."""
+    checkout = cards.start_checkout(session, user, request_id)
+    return RedirectResponse(_attempt_url(request_id, checkout.attempt.id or 0), status_code=303)
+
+
+@router.get("/pay/{request_id}/card/{attempt_id}", response_class=HTMLResponse)
+def card_page(
+    request_id: ObjectId, attempt_id: ObjectId, request: Request, session: DB, user: Viewer
+) -> Response:
+    checkout, pay_request = cards.look(session, user, attempt_id)
+    if checkout.attempt.request_id != request_id:
+        raise NotFound(NOT_FOUND)
+    if pay_request.status != RequestStatus.OPEN or checkout.attempt.status == CardAttemptStatus.SUCCEEDED:
+        return RedirectResponse(f"/pay/{request_id}", status_code=303)
+    context: dict[str, Any] = {
+        "pr": pay_request,
+        "checkout": checkout,
+        "client_secret": checkout.intent.client_secret if checkout.intent else "",
+        "confirm_url": _attempt_url(request_id, attempt_id, "/confirm"),
+        "return_url": _attempt_url(request_id, attempt_id, "/return"),
+        "test_cards": TEST_CARDS if get_settings().sandbox else (),
+    }
+    response = render(request, "payments/card.html", context)
+    response.headers["Content-Security-Policy"] = content_security_policy()
+    response.headers["Cache-Control"] = "no-store"  # the page carries the intent's client secret
+    return response
+
+
+@router.post("/pay/{request_id}/card/{attempt_id}/confirm")
+async def confirm_card_payment(
+    request_id: ObjectId, attempt_id: ObjectId, request: Request, session: DB, user: Viewer
+) -> JSONResponse:
+    """The card page's script sends the payment method Stripe.js made (JSON, X-CSRF-Token)."""
+    try:
+        data = CardConfirmIn.model_validate(await request.json())
+    except (ValueError, ValidationError):
+        return JSONResponse({"message": _translated(N_("The card form sent something unexpected."))}, 422)
+    return await run_in_threadpool(_confirm, session, user, request_id, attempt_id, data.payment_method)
+
+
+def _confirm(session: DB, user: User, request_id: int, attempt_id: int, payment_method: str) -> JSONResponse:
+    try:
+        checkout = cards.confirm(session, user, attempt_id, payment_method=payment_method)
+    except DomainError as error:
+        session.rollback()
+        return JSONResponse({"message": error.translated()}, error.status_code, headers=error.headers)
+    attempt = checkout.attempt
+    body = {
+        "status": attempt.status,
+        "client_secret": checkout.intent.client_secret if checkout.intent else "",
+        "next": _attempt_url(request_id, attempt_id, "/return"),
+    }
+    return JSONResponse(body)
+
+
+@router.get("/pay/{request_id}/card/{attempt_id}/return", response_class=HTMLResponse)
+def card_return(
+    request_id: ObjectId, attempt_id: ObjectId, request: Request, session: DB, user: Viewer
+) -> Response:
+    """Back from the card form or from authentication: a form that records the outcome (sent
+    by the page's script at once; a button without scripts). A GET never writes."""
+    attempt, _pay_request = cards.attempt_for(session, user, attempt_id)
+    if attempt.request_id != request_id:
+        raise NotFound(NOT_FOUND)
+    context = {"complete_url": _attempt_url(request_id, attempt_id, "/complete")}
+    return render(request, "payments/card_return.html", context)
+
+
+@router.post("/pay/{request_id}/card/{attempt_id}/complete")
+def complete_card_payment(request_id: ObjectId, attempt_id: ObjectId, session: DB, user: Viewer) -> Response:
+    checkout = cards.complete(session, user, attempt_id)
+    if checkout.attempt.request_id != request_id:
+        raise NotFound(NOT_FOUND)
+    if checkout.attempt.status in cards.REUSABLE:  # declined, or authentication not done: try again
+        return RedirectResponse(_attempt_url(request_id, attempt_id), status_code=303)
+    return RedirectResponse(f"/pay/{request_id}", status_code=303)
+
+
+def _translated(message: str) -> str:
+    from choso.i18n import gettext_
+
+    return gettext_(message)
