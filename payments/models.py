@@ -300,9 +300,6 @@ class ReceiptCancellation(SQLModel, table=True):
 # --- cards, refunds and payouts -------------------------------------------------------------
 
 
-# --- cards, refunds and payouts -------------------------------------------------------------
-
-
 class CardAttemptStatus(StrEnum):
     """A card payment attempt, as the processor's PaymentIntent says (``creating`` until it
     answers). ``failed``: it never answered, or the card was declined (a new try gets a new
