@@ -100,3 +100,15 @@ def notice_payload(service_id: int, quantity: int = 1, **overrides: Any) -> dict
 
 def token_of(public_url: str) -> str:
     return public_url.rsplit("/", 1)[1]
+
+
+def api_user(email: str) -> dict[str, str]:
+    """A bearer token for an existing user, by e-mail."""
+    from sqlmodel import select
+
+    from choso.db import session_scope
+
+    with session_scope() as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        session.expunge(user)
+    return bearer(user)
