@@ -38,175 +38,113 @@ def chord2_limit(max_km):
     return 4.0 * half * half * (1.0 + _REL) + _ABS
 
 
+@njit(cache=True, inline="always")
+def _maybe(j, d, limit2, s_grade, s_start, s_end, s_xyz, s_min, d_grade, d_start, d_end, d_xyz, d_max):
+    """Cheap necessary conditions, without branches so that the loop runs straight."""
+    dx = s_xyz[j, 0] - d_xyz[d, 0]
+    dy = s_xyz[j, 1] - d_xyz[d, 1]
+    dz = s_xyz[j, 2] - d_xyz[d, 2]
+    return (
+        (s_grade[j] >= d_grade[d])
+        & (s_min[j] < d_max[d])
+        & (s_start[j] <= d_end[d])
+        & (s_end[j] >= d_start[d])
+        & (dx * dx + dy * dy + dz * dz <= limit2)
+    )
+
+
 @njit(cache=True)
-def _scan_demand(
-    d,
-    fill,
-    out_at,
-    out_s,
-    out_v,
-    cat_lo,
-    cat_hi,
-    s_order,
-    s_phi,
-    s_grade,
-    s_start,
-    s_end,
-    s_lam,
-    s_cos,
-    s_xyz,
-    s_min,
-    d_cat,
-    d_grade,
-    d_start,
-    d_end,
-    d_phi,
-    d_lam,
-    d_cos,
-    d_xyz,
-    d_max,
-    max_km,
-    cat_rate,
-):
-    """Compatible supplies of demand ``d``: counts them, and writes them from ``out_at`` if ``fill``."""
-    c = d_cat[d]
-    lo, hi = cat_lo[c], cat_hi[c]
-    if lo >= hi:
-        return 0
-    band = max_km[d] / EARTH_RADIUS_KM * (1.0 + _REL) + _ABS
-    first = lo + np.searchsorted(s_phi[lo:hi], d_phi[d] - band)
-    last = lo + np.searchsorted(s_phi[lo:hi], d_phi[d] + band, side="right")
-    limit2 = chord2_limit(max_km[d])
-    rate = float(cat_rate[c])
-    found = 0
+def _range(lo, hi, s_phi, phi, band):
+    first = lo + np.searchsorted(s_phi[lo:hi], phi - band)
+    last = lo + np.searchsorted(s_phi[lo:hi], phi + band, side="right")
+    return first, last
+
+
+@njit(cache=True)
+def _count(first, last, limit2, grade_ok, s_start, s_end, s_x, s_y, s_z, s_min, start, end, x, y, z, b):
+    """Supplies in ``[first, last)`` passing the cheap conditions; a straight loop the compiler
+    can vectorise (no branch, one array per attribute)."""
+    count = 0
     for j in range(first, last):
-        if s_grade[j] < d_grade[d] or s_min[j] >= d_max[d]:
-            continue
-        if max(s_start[j], d_start[d]) > min(s_end[j], d_end[d]):
-            continue
-        dx = s_xyz[j, 0] - d_xyz[d, 0]
-        dy = s_xyz[j, 1] - d_xyz[d, 1]
-        dz = s_xyz[j, 2] - d_xyz[d, 2]
-        if dx * dx + dy * dy + dz * dz > limit2:
-            continue
-        dist = haversine(s_phi[j], s_lam[j], s_cos[j], d_phi[d], d_lam[d], d_cos[d])
-        if dist > max_km[d]:
-            continue
-        value = d_max[d] - s_min[j] - round(rate * dist)
-        if value <= 0:
-            continue
-        if fill:
-            out_s[out_at + found] = s_order[j]
-            out_v[out_at + found] = value
-        found += 1
-    return found
+        dx, dy, dz = s_x[j] - x, s_y[j] - y, s_z[j] - z
+        count += (
+            (s_min[j] < b)
+            & (s_start[j] <= end)
+            & (s_end[j] >= start)
+            & (dx * dx + dy * dy + dz * dz <= limit2)
+        )
+    return count if grade_ok else 0
 
 
 @njit(cache=True, parallel=True)
 def enumerate_pairs(
-    cat_lo,
-    cat_hi,
-    s_order,
-    s_phi,
-    s_grade,
-    s_start,
-    s_end,
-    s_lam,
-    s_cos,
-    s_xyz,
-    s_min,
-    d_cat,
-    d_grade,
-    d_start,
-    d_end,
-    d_phi,
-    d_lam,
-    d_cos,
-    d_xyz,
-    d_max,
-    max_km,
-    cat_rate,
-):
+    grp_lo, grp_hi, grp_grade, cat_grp_lo, cat_grp_hi, s_order, s_phi, s_lam, s_cos, s_x, s_y, s_z, s_start,
+    s_end, s_min, d_cat, d_grade, d_start, d_end, d_phi, d_lam, d_cos, d_x, d_y, d_z, d_max, max_km, cat_rate,
+):  # fmt: skip
     """Every compatible pair, as rows by demand: ``(indptr, supply index, value)``.
 
-    Supply arrays arrive sorted by (category, latitude); ``s_order`` maps back to the instance's
-    order. Two passes (count, then fill) keep memory at 8 bytes per pair.
+    Supplies arrive sorted by (category, grade, latitude) and cut into groups of one category
+    and grade (``grp_*``); a demand scans the groups of its category with a high enough grade,
+    each within its latitude band. ``s_order`` maps back to the instance's order. A first pass
+    counts the pairs passing the cheap conditions (an upper bound), the second applies the exact
+    rule into that room, and the rows are then packed: 8 bytes a pair.
     """
     n_d = len(d_cat)
-    counts = np.zeros(n_d + 1, dtype=np.int64)
-    dummy_s = np.zeros(1, dtype=np.int32)
-    dummy_v = np.zeros(1, dtype=np.int32)
+    bound = np.zeros(n_d + 1, dtype=np.int64)
     for d in prange(n_d):
-        counts[d + 1] = _scan_demand(
-            d,
-            False,
-            0,
-            dummy_s,
-            dummy_v,
-            cat_lo,
-            cat_hi,
-            s_order,
-            s_phi,
-            s_grade,
-            s_start,
-            s_end,
-            s_lam,
-            s_cos,
-            s_xyz,
-            s_min,
-            d_cat,
-            d_grade,
-            d_start,
-            d_end,
-            d_phi,
-            d_lam,
-            d_cos,
-            d_xyz,
-            d_max,
-            max_km,
-            cat_rate,
-        )
-    indptr = np.cumsum(counts)
-    pair_s = np.empty(indptr[-1], dtype=np.int32)
-    pair_v = np.empty(indptr[-1], dtype=np.int32)
+        band = max_km[d] / EARTH_RADIUS_KM * (1.0 + _REL) + _ABS
+        limit2 = chord2_limit(max_km[d])
+        count = 0
+        for g in range(cat_grp_lo[d_cat[d]], cat_grp_hi[d_cat[d]]):
+            first, last = _range(grp_lo[g], grp_hi[g], s_phi, d_phi[d], band)
+            grade_ok = grp_grade[g] >= d_grade[d]
+            count += _count(first, last, limit2, grade_ok, s_start, s_end, s_x, s_y, s_z, s_min, d_start[d],
+                            d_end[d], d_x[d], d_y[d], d_z[d], d_max[d])  # fmt: skip
+        bound[d + 1] = count
+    room = np.cumsum(bound)
+    pair_s = np.empty(room[-1], dtype=np.int32)
+    pair_v = np.empty(room[-1], dtype=np.int32)
+    found = np.zeros(n_d + 1, dtype=np.int64)
     for d in prange(n_d):
-        _scan_demand(
-            d,
-            True,
-            indptr[d],
-            pair_s,
-            pair_v,
-            cat_lo,
-            cat_hi,
-            s_order,
-            s_phi,
-            s_grade,
-            s_start,
-            s_end,
-            s_lam,
-            s_cos,
-            s_xyz,
-            s_min,
-            d_cat,
-            d_grade,
-            d_start,
-            d_end,
-            d_phi,
-            d_lam,
-            d_cos,
-            d_xyz,
-            d_max,
-            max_km,
-            cat_rate,
-        )
-    return indptr, pair_s, pair_v
+        band = max_km[d] / EARTH_RADIUS_KM * (1.0 + _REL) + _ABS
+        limit2 = chord2_limit(max_km[d])
+        rate = float(cat_rate[d_cat[d]])
+        at = room[d]
+        for g in range(cat_grp_lo[d_cat[d]], cat_grp_hi[d_cat[d]]):
+            if grp_grade[g] < d_grade[d]:
+                continue
+            first, last = _range(grp_lo[g], grp_hi[g], s_phi, d_phi[d], band)
+            for j in range(first, last):
+                dx, dy, dz = s_x[j] - d_x[d], s_y[j] - d_y[d], s_z[j] - d_z[d]
+                if not (
+                    (s_min[j] < d_max[d])
+                    & (s_start[j] <= d_end[d])
+                    & (s_end[j] >= d_start[d])
+                    & (dx * dx + dy * dy + dz * dz <= limit2)
+                ):
+                    continue
+                dist = haversine(s_phi[j], s_lam[j], s_cos[j], d_phi[d], d_lam[d], d_cos[d])
+                if dist > max_km[d]:
+                    continue
+                value = d_max[d] - s_min[j] - round(rate * dist)
+                if value > 0:
+                    pair_s[at] = s_order[j]
+                    pair_v[at] = value
+                    at += 1
+        found[d + 1] = at - room[d]
+    indptr = np.cumsum(found)
+    for d in range(n_d):  # pack rows down; a row never moves up, so in order is safe
+        for i in range(found[d + 1]):
+            pair_s[indptr[d] + i] = pair_s[room[d] + i]
+            pair_v[indptr[d] + i] = pair_v[room[d] + i]
+    return indptr, pair_s[: indptr[-1]].copy(), pair_v[: indptr[-1]].copy()
 
 
 @njit(cache=True, inline="always")
 def _offer(keys, ids, key, ident):
     """Keep the k largest keys in a small sorted buffer (descending)."""
     k = len(keys)
-    if key <= keys[k - 1]:
+    if key <= keys[k - 1] and ids[k - 1] >= 0:
         return
     i = k - 1
     while i > 0 and keys[i - 1] < key:
@@ -218,49 +156,40 @@ def _offer(keys, ids, key, ident):
 
 
 @njit(cache=True)
-def best_arcs(indptr, pair_s, pair_v, n_s, k):
-    """Mark the k highest-value pairs of every demand and of every supply."""
-    n_d = len(indptr) - 1
-    mark = np.zeros(len(pair_s), dtype=np.bool_)
-    keys = np.full(k, -1, dtype=np.int64)
-    ids = np.full(k, -1, dtype=np.int64)
-    top_v = np.full((n_s, k), -1, dtype=np.int64)
-    top_i = np.full((n_s, k), -1, dtype=np.int64)
-    for d in range(n_d):
-        keys[:] = -1
-        for p in range(indptr[d], indptr[d + 1]):
-            _offer(keys, ids, pair_v[p], p)
-            _offer(top_v[pair_s[p]], top_i[pair_s[p]], pair_v[p], p)
-        for i in range(k):
-            if keys[i] >= 0:
-                mark[ids[i]] = True
-    for s in range(n_s):
-        for i in range(k):
-            if top_v[s, i] >= 0:
-                mark[top_i[s, i]] = True
-    return mark
+def top_arcs(indptr, pair_s, pair_v, u, w, k, blocking_only):
+    """The ``k`` pairs of largest excess ``value − u[s] − w[d]`` of every demand and every supply.
 
-
-@njit(cache=True, parallel=True)
-def price_out(indptr, pair_s, pair_v, u, w, k):
-    """Pairs that prices leave blocking: ``value > u[s] + w[d]``.
-
-    ``u`` is each supply's price above its minimum, ``w`` each demand's price below its maximum.
-    Returns ``(count, chosen)``: how many pairs block, and the indices of up to ``k`` most
-    blocking pairs per demand (pairs already in the restricted problem never block it).
+    ``u`` is each supply's price above its minimum, ``w`` each demand's price below its maximum,
+    so the excess is how much a pair gains by trading at those prices (``P_d − p_s − t``): a
+    demand's best pairs are its cheapest deliveries, a supply's its best net prices. With
+    ``blocking_only`` only pairs of positive excess (blocking pairs) are chosen. Returns
+    ``(number of blocking pairs, sorted unique chosen pair indices)``.
     """
-    n_d = len(indptr) - 1
-    blocking = np.zeros(n_d, dtype=np.int64)
-    chosen = np.full((n_d, k), -1, dtype=np.int64)
-    for d in prange(n_d):
-        keys = np.zeros(k, dtype=np.int64)
+    n_d, n_s = len(indptr) - 1, len(u)
+    top_v = np.full((n_s, k), np.iinfo(np.int64).min, dtype=np.int64)
+    top_i = np.full((n_s, k), -1, dtype=np.int64)
+    keys = np.empty(k, dtype=np.int64)
+    ids = np.empty(k, dtype=np.int64)
+    chosen = np.zeros(len(pair_s), dtype=np.bool_)
+    blocking = 0
+    for d in range(n_d):
+        keys[:] = np.iinfo(np.int64).min
+        ids[:] = -1
         for p in range(indptr[d], indptr[d + 1]):
             excess = pair_v[p] - u[pair_s[p]] - w[d]
             if excess > 0:
-                blocking[d] += 1
-                _offer(keys, chosen[d], excess, p)
-    picked = chosen.ravel()
-    return blocking.sum(), picked[picked >= 0]
+                blocking += 1
+            if excess > 0 or not blocking_only:
+                _offer(keys, ids, excess, p)
+                _offer(top_v[pair_s[p]], top_i[pair_s[p]], excess, p)
+        for i in range(k):
+            if ids[i] >= 0:
+                chosen[ids[i]] = True
+    for s in range(n_s):
+        for i in range(k):
+            if top_i[s, i] >= 0:
+                chosen[top_i[s, i]] = True
+    return blocking, np.flatnonzero(chosen)
 
 
 @njit(cache=True)
@@ -342,12 +271,8 @@ def first_blocking_pair(
         for j in range(cat_lo[c], cat_hi[c]):
             if s_price[j] >= d_price[d]:
                 break
-            if s_grade[j] < d_grade[d] or max(s_start[j], d_start[d]) > min(s_end[j], d_end[d]):
-                continue
-            dx = s_xyz[j, 0] - d_xyz[d, 0]
-            dy = s_xyz[j, 1] - d_xyz[d, 1]
-            dz = s_xyz[j, 2] - d_xyz[d, 2]
-            if dx * dx + dy * dy + dz * dz > limit2:
+            if not _maybe(j, d, limit2, s_grade, s_start, s_end, s_xyz, s_min, d_grade, d_start, d_end, d_xyz,
+                          d_max):  # fmt: skip
                 continue
             dist = haversine(s_phi[j], s_lam[j], s_cos[j], d_phi[d], d_lam[d], d_cos[d])
             if dist > max_km[d]:

@@ -151,7 +151,7 @@ def _shift(q, shift, y, depth, parent, first_child, next_sib, stack):
             c = next_sib[c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run(
     tail,
     head,

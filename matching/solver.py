@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,8 +48,9 @@ from matching.simplex import NetworkSimplex
 I64 = NDArray[np.int64]
 log = logging.getLogger(__name__)
 
-INITIAL_ARCS_PER_POST = 6
-ADDED_ARCS_PER_DEMAND = 4
+INITIAL_ARCS_PER_POST = 10
+THREADS = 2
+ADDED_ARCS_PER_POST = 4
 
 
 class SolverError(RuntimeError):
@@ -83,39 +85,35 @@ class Pairs:
         return np.searchsorted(self.indptr, index, side="right") - 1
 
 
-def category_ranges(cat_sorted: NDArray[np.int32], n_cat: int) -> tuple[I64, I64]:
-    codes = np.arange(n_cat)
-    return np.searchsorted(cat_sorted, codes, "left"), np.searchsorted(cat_sorted, codes, "right")
+def supply_groups(cols: Columns) -> tuple[I64, I64, I64, I64, I64, I64]:
+    """Supplies sorted by (category, grade, latitude), cut into groups of one category and grade.
+
+    Returns the order, each group's bounds and grade, and each category's range of groups.
+    """
+    s = cols.supply
+    order = np.lexsort((s.phi, s.grade, s.cat))
+    cat, grade = s.cat[order], s.grade[order]
+    starts = np.flatnonzero(np.concatenate([[True], (cat[1:] != cat[:-1]) | (grade[1:] != grade[:-1])]))
+    grp_lo = starts
+    grp_hi = np.concatenate([starts[1:], [len(order)]])
+    codes = np.arange(len(cols.categories))
+    grp_cat = cat[grp_lo]
+    cat_lo, cat_hi = np.searchsorted(grp_cat, codes, "left"), np.searchsorted(grp_cat, codes, "right")
+    return order, grp_lo, grp_hi, grade[grp_lo].astype(np.int64), cat_lo, cat_hi
 
 
 def compatible_pairs(cols: Columns) -> Pairs:
     s, d = cols.supply, cols.demand
-    order = np.lexsort((s.phi, s.cat))
-    lo, hi = category_ranges(s.cat[order], len(cols.categories))
+    if not len(s) or not len(d):
+        return Pairs(np.zeros(len(d) + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32))
+    order, grp_lo, grp_hi, grp_grade, cat_lo, cat_hi = supply_groups(cols)
+    xyz = s.xyz[order]
     indptr, pair_s, pair_v = kernels.enumerate_pairs(
-        lo,
-        hi,
-        order.astype(np.int32),
-        s.phi[order],
-        s.grade[order],
-        s.start[order],
-        s.end[order],
-        s.lam[order],
-        s.cos[order],
-        np.ascontiguousarray(s.xyz[order]),
-        s.limit[order],
-        d.cat,
-        d.grade,
-        d.start,
-        d.end,
-        d.phi,
-        d.lam,
-        d.cos,
-        d.xyz,
-        d.limit,
-        cols.max_km,
-        cols.cat_rate,
-    )
+        grp_lo, grp_hi, grp_grade, cat_lo, cat_hi, order.astype(np.int32), s.phi[order], s.lam[order],
+        s.cos[order], xyz[:, 0].copy(), xyz[:, 1].copy(), xyz[:, 2].copy(), s.start[order], s.end[order],
+        s.limit[order], d.cat, d.grade, d.start, d.end, d.phi, d.lam, d.cos, d.xyz[:, 0].copy(),
+        d.xyz[:, 1].copy(), d.xyz[:, 2].copy(), d.limit, cols.max_km, cols.cat_rate,
+    )  # fmt: skip
     return Pairs(indptr=indptr, supply=pair_s, value=pair_v)
 
 
@@ -184,8 +182,41 @@ def price_bounds(cols: Columns, arcs: Arcs, flows: I64, *, highest: bool) -> tup
 
 
 def _blocking(cols: Columns, pairs: Pairs, u: I64, w: I64) -> I64:
-    """Pair indices that surpluses ``(u, w)`` leave blocking (the most blocking few per demand)."""
-    _, chosen = kernels.price_out(pairs.indptr, pairs.supply, pairs.value, u, w, ADDED_ARCS_PER_DEMAND)
+    """Pair indices that surpluses ``(u, w)`` leave blocking: the most blocking few per post."""
+    count, chosen = kernels.top_arcs(pairs.indptr, pairs.supply, pairs.value, u, w, ADDED_ARCS_PER_POST, True)
+    log.debug("%d pairs blocking, %d chosen", count, len(chosen))
+    return chosen
+
+
+def price_levels(cols: Columns) -> I64:
+    """Per category, the price where supply meets demand if every post could reach every other.
+
+    Only a starting guess for column generation: the rule's conditions split the market.
+    """
+    s, d = cols.supply, cols.demand
+    levels = np.zeros(len(cols.categories), dtype=np.int64)
+    for code in range(len(cols.categories)):
+        c, q_s = s.limit[s.cat == code], s.qty[s.cat == code]
+        b, q_d = d.limit[d.cat == code], d.qty[d.cat == code]
+        if not len(c) or not len(b):
+            continue
+        grid = np.unique(np.concatenate([c, b]))
+        order_c, order_b = np.argsort(c), np.argsort(b)
+        offered = np.concatenate([[0], np.cumsum(q_s[order_c])])[np.searchsorted(c[order_c], grid, "right")]
+        wanted_below = np.concatenate([[0], np.cumsum(q_d[order_b])])[
+            np.searchsorted(b[order_b], grid, "left")
+        ]
+        wanted = q_d.sum() - wanted_below
+        levels[code] = grid[min(np.searchsorted(offered - wanted, 0, "left"), len(grid) - 1)]
+    return levels
+
+
+def _initial_arcs(cols: Columns, pairs: Pairs) -> I64:
+    """Each post's best pairs at the category's price level: the likeliest trades."""
+    level = price_levels(cols)
+    u = np.maximum(0, level[cols.supply.cat] - cols.supply.limit)
+    w = np.maximum(0, cols.demand.limit - level[cols.demand.cat])
+    _, chosen = kernels.top_arcs(pairs.indptr, pairs.supply, pairs.value, u, w, INITIAL_ARCS_PER_POST, False)
     return chosen
 
 
@@ -221,29 +252,78 @@ def _result(instance: Instance, arcs: Arcs, flows: I64, p_s: I64, p_d: I64) -> R
     )
 
 
+class CategoryFlows:
+    """One network simplex per category (categories never trade with each other), solved on
+    two threads; arcs are added between solves and each simplex continues from its optimum."""
+
+    def __init__(self, cols: Columns) -> None:
+        s, d = cols.supply, cols.demand
+        self.cols = cols
+        self.local_s, self.local_d = np.zeros(len(s), np.int64), np.zeros(len(d), np.int64)
+        self.parts: list[tuple[I64, I64, NetworkSimplex, list[I64]]] = []
+        self.part_of = np.full(len(cols.categories), -1, dtype=np.int64)
+        for code in range(len(cols.categories)):
+            supplies, demands = np.flatnonzero(s.cat == code), np.flatnonzero(d.cat == code)
+            if not len(supplies) or not len(demands):
+                continue
+            self.local_s[supplies], self.local_d[demands] = np.arange(len(supplies)), np.arange(len(demands))
+            self.part_of[code] = len(self.parts)
+            self.parts.append((supplies, demands, NetworkSimplex(s.qty[supplies], d.qty[demands]), []))
+
+    def add(self, arcs: Arcs) -> None:
+        part = self.part_of[self.cols.supply.cat[arcs.supply]]
+        for number, (_, _, simplex, index) in enumerate(self.parts):
+            mine = part == number
+            if mine.any():
+                simplex.add_arcs(
+                    self.local_s[arcs.supply[mine]], self.local_d[arcs.demand[mine]], arcs.value[mine]
+                )
+                index.append(arcs.index[mine])
+
+    def solve(self) -> int:
+        # Largest first, so that two threads finish together.
+        parts = sorted(self.parts, key=lambda part: -part[2].m)
+        with ThreadPoolExecutor(max_workers=THREADS) as pool:
+            return sum(pool.map(lambda part: part[2].solve(), parts))
+
+    def surplus(self) -> tuple[I64, I64]:
+        u, w = np.zeros(len(self.local_s), np.int64), np.zeros(len(self.local_d), np.int64)
+        for supplies, demands, simplex, _ in self.parts:
+            u[supplies], w[demands] = simplex.surplus()
+        return u, w
+
+    def flows(self) -> tuple[I64, I64]:
+        """Pair indices of every arc and their optimal flows."""
+        if not self.parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        index = [np.concatenate(part[3]) if part[3] else np.zeros(0, np.int64) for part in self.parts]
+        flows = [part[2].trade_flows() for part in self.parts]
+        return np.concatenate(index), np.concatenate(flows).astype(np.int64)
+
+
 def _optimal_flow(cols: Columns, pairs: Pairs, stats: SolveStats) -> tuple[I64, I64]:
     """Column generation: pairs in the restricted problem and their optimal flows."""
     started = time.perf_counter()
-    mark = kernels.best_arcs(pairs.indptr, pairs.supply, pairs.value, len(cols.supply), INITIAL_ARCS_PER_POST)
-    index = np.flatnonzero(mark)
-    del mark
+    index = _initial_arcs(cols, pairs)
     stats.timed("initial arcs", started)
-    simplex = NetworkSimplex(cols.supply.qty, cols.demand.qty)
-    added = [index]
-    while len(index):
+    market = CategoryFlows(cols)
+    while True:
         started = time.perf_counter()
-        arcs = arcs_of(cols, pairs, index)
-        simplex.add_arcs(arcs.supply, arcs.demand, arcs.value)
-        pivots = simplex.solve()
+        cpu = time.process_time()
+        market.add(arcs_of(cols, pairs, index))
+        pivots = market.solve()
         stats.flow_solves += 1
+        stats.pivots += pivots
         stats.timed("flow", started)
+        log.debug(
+            "flow solve %d: %d arcs added, %d pivots, %.2f s cpu, %.2f s",
+            stats.flow_solves, len(index), pivots, time.process_time() - cpu, time.perf_counter() - started,
+        )  # fmt: skip
         started = time.perf_counter()
-        log.debug("flow solve %d: %d arcs added, %d pivots", stats.flow_solves, len(index), pivots)
-        index = _blocking(cols, pairs, *simplex.surplus())
-        added.append(index)
+        index = _blocking(cols, pairs, *market.surplus())
         stats.timed("pricing", started)
-    stats.pivots = simplex.pivots
-    return np.concatenate(added), simplex.trade_flows().copy()
+        if not len(index):
+            return market.flows()
 
 
 def _refined(
