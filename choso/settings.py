@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     sepay_webhook_secret: str = Field("", description="SePay HMAC secret or API key; empty refuses SePay.")
     casso_webhook_secret: str = Field("", description="Casso v2 webhook secret; empty refuses Casso.")
 
+    # --- orders (market.orders, market.photos) -------------------------------------------------
+    commission_bp: int = Field(
+        0, ge=0, le=10_000, description="Platform commission on a completed order's goods, in basis points."
+    )
+    order_autocomplete_days: int = Field(
+        7, ge=1, le=90, description="A delivered order completes by itself after this many days."
+    )
+    media_dir: Path | None = Field(None, description="Where product photos are kept; unset: data_dir/media.")
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, url: str) -> str:

@@ -8,13 +8,16 @@ from choso.domains import Domain, PeriodicJob
 
 
 def _periodic(_settings: Any) -> list[PeriodicJob]:
-    return [("purge-expired-credentials", "market.purge_expired_credentials", 3600.0)]
+    return [
+        ("purge-expired-credentials", "market.purge_expired_credentials", 3600.0),
+        ("complete-delivered-orders", "market.complete_delivered_orders", 3600.0),
+    ]
 
 
 DOMAIN = Domain(
     name="market",
     models=("market.models",),
-    tasks=("market.tasks",),
+    tasks=("market.tasks", "market.order_tasks"),
     periodic=_periodic,
     cli=(("user", "market.cli:user_app"),),
     demo="market.demo:load_demo",

@@ -17,6 +17,18 @@ MESSAGES = {
     "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
     "fee_notice_expiring": N_("Fee notice %(number)s to %(payer)s expires soon and is not paid yet."),
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
+    # orders (market.orders): to the producer's members
+    "order_placed": N_("New order #%(order)s (%(amount)s), waiting for the buyer's payment."),
+    "order_paid": N_("Order #%(order)s is paid (%(amount)s): accept or reject it."),
+    "order_cancelled_producer": N_("The buyer cancelled order #%(order)s before you accepted it."),
+    # orders: to the buyer
+    "order_paid_buyer": N_("Your payment for order #%(order)s (%(amount)s) arrived."),
+    "order_accepted": N_("Order #%(order)s was accepted by the producer."),
+    "order_rejected": N_("Order #%(order)s was rejected by the producer; %(amount)s will be refunded."),
+    "order_shipped": N_("Order #%(order)s is on its way."),
+    "order_delivered": N_("Order #%(order)s was delivered. Confirm when everything is in order."),
+    "order_expired": N_("Order #%(order)s was not paid in time and has been cancelled."),
+    "order_cancelled": N_("Order #%(order)s is cancelled."),
     "refund_completed": N_("A refund of %(amount)s for %(reference)s has been paid back."),
     "payout_account_changed": N_("Your organisation's payout account is now %(account)s, set by %(by)s."),
     "payout_settled": N_("A payout of %(amount)s to the account %(account)s has been made."),

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from web.api import account, auth, cards, cart, catalog, fees, operator, orders, payments, places
+from web.api import account, auth, cards, cart, catalog, fees, operator, orders, payments, photos, places
 from web.api.schemas import ErrorOut
 
 _ERRORS = {
@@ -23,5 +23,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(responses=ERROR_RESPONSES)
-for module in (auth, account, places, catalog, operator, payments, fees, cart, orders, cards):
+for module in (auth, account, places, catalog, operator, payments, fees, cart, orders, cards, photos):
     router.include_router(module.router)

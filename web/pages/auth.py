@@ -26,6 +26,7 @@ from web.deps import (
     set_cookie,
 )
 from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_SECONDS
+from web.pages import shop
 from web.pages.common import form_errors_from, form_text, render, safe_next
 
 router = APIRouter()
@@ -47,6 +48,7 @@ def _logged_in(request: Request, session: Session, user: User, target: str) -> R
     set_cookie(response, SESSION_COOKIE, token, max_age=get_settings().session_days * 24 * 3600)
     set_cookie(response, CSRF_COOKIE, new_csrf_seed())
     set_cookie(response, LOCALE_COOKIE, user.locale, max_age=LOCALE_COOKIE_SECONDS)
+    shop.merge_visitor_cart(request, session, user, response)  # a visitor's cart joins the buyer's
     return response
 
 

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from choso.i18n import SUPPORTED_LOCALES
-from choso.text import SafeText
-from market import catalog
+from market import catalog, search
 from market.models import User
 from market.places import describe
 from market.taxcode import format_tax_code
 from web.deps import DB, ObjectId, page_user_optional, set_cookie
 from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_SECONDS
+from web.pages import shop
 from web.pages.common import render, safe_next
 
 router = APIRouter()
@@ -33,31 +33,16 @@ def products(
     request: Request,
     session: DB,
     _viewer: Viewer,
-    q: Annotated[SafeText | None, Query(max_length=100)] = None,
-    category: Annotated[SafeText | None, Query(max_length=40)] = None,
+    filters: Annotated[search.Filters, Depends(shop.catalogue_filters)],
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
-    category = category if category in catalog.CATEGORIES else None
-    rows, total = catalog.list_products(
-        session, query=q, category=category, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
-    )
-    return render(
-        request,
-        "products.html",
-        {
-            "products": rows,
-            "total": total,
-            "q": q or "",
-            "category": category or "",
-            "categories": catalog.CATEGORIES,
-            "page": page,
-            "pages": max(1, -(-total // PAGE_SIZE)),
-        },
-    )
+    rows, total = search.search(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    context = {"products": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
+    return render(request, "products.html", {**context, **shop.catalogue_context(filters)})
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
-def product_detail(product_id: ObjectId, request: Request, session: DB, _viewer: Viewer) -> HTMLResponse:
+def product_detail(product_id: ObjectId, request: Request, session: DB, viewer: Viewer) -> HTMLResponse:
     product, producer = catalog.get_product(session, product_id)
     return render(
         request,
@@ -68,6 +53,7 @@ def product_detail(product_id: ObjectId, request: Request, session: DB, _viewer:
             "producer_place": describe(producer.province_code, producer.ward_code),
             "producer_tax_code": format_tax_code(producer.tax_code) if producer.tax_code else "",
             "category_label": catalog.CATEGORIES.get(product.category, product.category),
+            **shop.product_extras(session, product, viewer),
         },
     )
 
