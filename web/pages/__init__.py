@@ -3,8 +3,8 @@
 from fastapi import APIRouter, Depends
 
 from web.deps import csrf_protect
-from web.pages import account, auth, cards, fees, public, shop
+from web.pages import account, auth, cards, fees, payments, public, shop
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-for module in (public, auth, account, cards, fees, shop):
+for module in (public, auth, account, payments, cards, fees, shop):
     router.include_router(module.router)
