@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     sepay_auth: str = Field("hmac", pattern="^(hmac|apikey)$", description="How SePay webhooks authenticate.")
     sepay_webhook_secret: str = Field("", description="SePay HMAC secret or API key; empty refuses SePay.")
     casso_webhook_secret: str = Field("", description="Casso v2 webhook secret; empty refuses Casso.")
+    statement_inbox: Path | None = Field(
+        None,
+        description="Bank statements dropped in <inbox>/<bank account id>/ are imported; unset: "
+        "data_dir/statements/inbox.",
+    )
 
     # --- orders (market.orders, market.photos) -------------------------------------------------
     commission_bp: int = Field(

@@ -17,6 +17,15 @@ MESSAGES = {
     "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
     "fee_notice_expiring": N_("Fee notice %(number)s to %(payer)s expires soon and is not paid yet."),
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
+    # reconciliation (payments.statement_import, payments.recon_reports): operators and the account's staff
+    "statement_needs_review": N_(
+        "Bank statement #%(statement)s of account %(account)s: %(exceptions)s line(s) to review, "
+        "balance difference %(difference)s."
+    ),
+    "reconciliation_report": N_(
+        "Reconciliation of account %(account)s for %(day)s: %(exceptions)s exception(s), "
+        "balance difference %(difference)s."
+    ),
     # orders (market.orders): to the producer's members
     "order_placed": N_("New order #%(order)s (%(amount)s), waiting for the buyer's payment."),
     "order_paid": N_("Order #%(order)s is paid (%(amount)s): accept or reject it."),

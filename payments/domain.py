@@ -13,13 +13,16 @@ def _periodic(_settings: Any) -> list[PeriodicJob]:
         ("requeue-stale-webhook-events", "payments.requeue_stale_webhook_events", 60.0),
         ("retry-card-refunds", "payments.retry_card_refunds", 15.0),
         ("sync-card-refunds", "payments.sync_card_refunds", 60.0),
+        ("scan-statement-inbox", "payments.scan_statement_inbox", 60.0),
+        ("requeue-stale-statements", "payments.requeue_stale_statements", 120.0),
+        ("reconcile-previous-day", "payments.reconcile_previous_day", 3600.0),
     ]
 
 
 DOMAIN = Domain(
     name="payments",
-    models=("payments.models",),
-    tasks=("payments.tasks", "payments.card_tasks"),
+    models=("payments.models", "payments.statement_models"),
+    tasks=("payments.tasks", "payments.card_tasks", "payments.recon_tasks"),
     periodic=_periodic,
     cli=(
         ("ledger", "payments.ledger_cli:app"),

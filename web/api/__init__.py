@@ -4,7 +4,20 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from web.api import account, auth, cards, cart, catalog, fees, operator, orders, payments, photos, places
+from web.api import (
+    account,
+    auth,
+    cards,
+    cart,
+    catalog,
+    fees,
+    operator,
+    orders,
+    payments,
+    photos,
+    places,
+    reconciliation,
+)
 from web.api.schemas import ErrorOut
 
 _ERRORS = {
@@ -23,5 +36,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(responses=ERROR_RESPONSES)
-for module in (auth, account, places, catalog, operator, payments, fees, cart, orders, cards, photos):
+for module in (
+    auth,
+    account,
+    places,
+    catalog,
+    operator,
+    payments,
+    fees,
+    cart,
+    orders,
+    cards,
+    reconciliation,
+    photos,
+):
     router.include_router(module.router)
