@@ -78,6 +78,11 @@ def normalise_reference(text: str) -> str | None:
     return code if is_valid_reference(code) else None
 
 
+# For callers that inline the scan for speed: search CODE_WINDOW in
+# memo.upper().encode("ascii", "replace").translate(CODE_ALIASES, CODE_SEPARATORS).
+CODE_WINDOW, CODE_ALIASES, CODE_SEPARATORS = _WINDOW, _ALIASES, _SEPARATORS
+
+
 def candidate_codes(memo: str) -> list[str]:
     """Canonical 11-character windows that could be codes, not yet checked (for fast lookups).
 

@@ -25,19 +25,20 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from rapidfuzz import fuzz
 
 from payments.recon.model import (
     Category,
     ExpectedPayment,
-    LineResult,
+    Outcome,
     Reconciliation,
     Rule,
     StatementLine,
 )
 from payments.recon.text import fold_upper, nfc
-from payments.reference import candidate_codes, is_valid_reference
+from payments.reference import CODE_ALIASES, CODE_SEPARATORS, CODE_WINDOW, candidate_codes, is_valid_reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +69,8 @@ class ExpectedBook:
             self.by_reference[payment.reference] = payment
 
 
-# What the passes decide for one line, in LineResult's order: (category, reference, rule,
-# confidence, candidates, duplicate_of). Plain tuples: a million of them cost a fraction of a million objects.
-_Outcome = tuple[Category, "str | None", Rule, float, tuple[str, ...], "int | None"]
+# Plain tuples: a million of them cost a fraction of a million objects.
+_Outcome = Outcome
 _OUTGOING: _Outcome = (Category.OUTGOING, None, Rule.DEBIT, 1.0, (), None)
 _NOTHING: _Outcome = (Category.UNMATCHED, None, Rule.NO_MATCH, 0.0, (), None)
 
@@ -87,14 +87,14 @@ def reconcile(
     book = expected if isinstance(expected, ExpectedBook) else ExpectedBook(expected)
     lines = list(lines)
     outcomes, received, open_lines = _first_pass(lines, book.by_reference, seen, policy)
-    _settle_references(outcomes, received, book.by_reference)
     _suggest(lines, open_lines, outcomes, book.by_reference, received, policy)
-    results = [
-        LineResult(line.position, line.bank_reference, line.booked_on, line.amount_vnd, *outcome)
-        for line, outcome in zip(lines, outcomes, strict=True)
-    ]
+    settled = _settled(received, book.by_reference)
+    reference_rule = Rule.REFERENCE
+    for index, outcome in enumerate(outcomes):
+        if outcome[2] is reference_rule:
+            outcomes[index] = settled[outcome[1]]  # type: ignore[index]
     missing = [reference for reference in book.by_reference if reference not in received]
-    return Reconciliation(results, missing, dict(received))
+    return Reconciliation(lines, outcomes, missing, dict(received))
 
 
 def _first_pass(
@@ -110,7 +110,11 @@ def _first_pass(
     open_lines: list[int] = []
     first_position: dict[object, int] = {}
     for index, line in enumerate(lines):
-        key = line.dedup_key()
+        key = (
+            line.dedup_key()
+            if not line.bank_reference
+            else (line.account, line.bank_reference, line.amount_vnd)
+        )
         if key in first_position or key in seen:
             if line.bank_reference:
                 append((Category.DUPLICATE, None, Rule.BANK_REFERENCE, 1.0, (), first_position.get(key)))
@@ -137,13 +141,22 @@ def _first_pass(
     return outcomes, received, open_lines
 
 
-def _known_codes(memo: str, book: dict[str, ExpectedPayment]) -> list[str]:
-    """The distinct expected references written in the memo (the hot path: no check symbol needed)."""
-    windows = candidate_codes(memo)
-    if len(windows) == 1:
-        return windows if windows[0] in book else []
+def _known_codes(memo: str, book: dict[str, ExpectedPayment], search: Any = CODE_WINDOW.search) -> list[str]:
+    """The distinct expected references written in the memo.
+
+    The hot path: most memos hold one window, looked up directly; the check symbol is not needed
+    for codes in the book (they were checked when the book was made).
+    """
+    text = memo.upper().encode("ascii", "replace").translate(CODE_ALIASES, CODE_SEPARATORS)
+    match = search(text)
+    if match is None:
+        return []
+    following = search(text, match.start() + 1)
+    if following is None:
+        window = match.group().decode()
+        return [window] if window in book else []
     known: list[str] = []
-    for window in windows:
+    for window in candidate_codes(memo):
         if window in book and window not in known:
             known.append(window)
     return known
@@ -156,10 +169,9 @@ def _unmatched_without_known_code(memo: str) -> _Outcome:
     return _NOTHING
 
 
-def _settle_references(
-    outcomes: list[_Outcome], received: dict[str, int], book: dict[str, ExpectedPayment]
-) -> None:
-    """Each rule-1 line takes the final status of its reference (order of lines does not matter)."""
+def _settled(received: dict[str, int], book: dict[str, ExpectedPayment]) -> dict[str, _Outcome]:
+    """The outcome of every rule-1 line of a reference: its final status, so the order of lines
+    does not matter."""
     status: dict[str, _Outcome] = {}
     for reference, amount in received.items():
         due = book[reference].amount_vnd
@@ -167,9 +179,7 @@ def _settle_references(
             Category.MATCHED if amount == due else Category.UNDERPAID if amount < due else Category.OVERPAID
         )
         status[reference] = (category, reference, Rule.REFERENCE, 1.0, (), None)
-    for index, outcome in enumerate(outcomes):
-        if outcome[2] is Rule.REFERENCE:
-            outcomes[index] = status[outcome[1]]  # type: ignore[index]
+    return status
 
 
 # --- rule 2 -----------------------------------------------------------------------------------
@@ -220,12 +230,12 @@ def _suggest(
 
 
 class _NameIndex:
-    """Expected payments that rule 2 may use, by (amount, family name, given name), all folded.
+    """Expected payments that rule 2 may use, by (amount, folded given name), then family name.
 
     Only payments with an amount that some open line has, a payer name of two words or more,
     and nothing received by rule 1 are indexed; names are folded in one pass over their joined
-    text (C speed). A line is looked up by each pair of its words at most three apart, which is
-    where a family name and a given name can stand in a name of two to four words.
+    text (C speed). A line's words are looked up as given names, and the three words before each
+    hit as the family name (names have two to four words).
     """
 
     def __init__(self, book: dict[str, ExpectedPayment], received: dict[str, int], amounts: set[int]) -> None:
@@ -236,11 +246,12 @@ class _NameIndex:
         ]
         joined = "\n".join(" ".join(payment.payer_name.split()) for payment in pool)
         folded = fold_upper(joined).split("\n") if pool else []
-        self.by_key: dict[tuple[int, str, str], list[tuple[ExpectedPayment, list[str]]]] = defaultdict(list)
+        self.by_given: dict[tuple[int, str], dict[str, list[tuple[ExpectedPayment, list[str]]]]] = {}
         for payment, name in zip(pool, folded, strict=True):
             tokens = _NOT_ALNUM.sub(" ", name).split()
             if len(tokens) >= 2:
-                self.by_key[(payment.amount_vnd, tokens[0], tokens[-1])].append((payment, tokens))
+                by_family = self.by_given.setdefault((payment.amount_vnd, tokens[-1]), {})
+                by_family.setdefault(tokens[0], []).append((payment, tokens))
 
     def candidates(self, line: StatementLine, policy: Policy) -> dict[str, float]:
         """References whose payer fits this line, with their name score."""
@@ -249,19 +260,26 @@ class _NameIndex:
         earliest_due = line.booked_on - timedelta(days=policy.days_after_due)
         latest_due = line.booked_on + timedelta(days=policy.days_before_due)
         scored: dict[str, float] = {}
-        for family, given in _word_pairs(memo) | _word_pairs(counterparty):
-            for payment, name in self.by_key.get((line.amount_vnd, family, given), ()):
-                due = payment.due_date
-                if due is not None and not earliest_due <= due <= latest_due:
-                    continue
-                score = max(name_similarity(name, counterparty), name_similarity(name, memo))
-                if score >= policy.name_threshold:
-                    scored[payment.reference] = max(score, scored.get(payment.reference, 0.0))
+        for payment, name in self._named_in(line.amount_vnd, memo) + self._named_in(
+            line.amount_vnd, counterparty
+        ):
+            due = payment.due_date
+            if due is not None and not earliest_due <= due <= latest_due:
+                continue
+            score = max(name_similarity(name, counterparty), name_similarity(name, memo))
+            if score >= policy.name_threshold:
+                scored[payment.reference] = max(score, scored.get(payment.reference, 0.0))
         return scored
 
-
-def _word_pairs(words: list[str]) -> set[tuple[str, str]]:
-    return {(words[i], words[j]) for i in range(len(words)) for j in range(i + 1, min(i + 4, len(words)))}
+    def _named_in(self, amount: int, words: list[str]) -> list[tuple[ExpectedPayment, list[str]]]:
+        found: list[tuple[ExpectedPayment, list[str]]] = []
+        for position, word in enumerate(words):
+            by_family = self.by_given.get((amount, word))
+            if by_family is None:
+                continue
+            for family in words[max(0, position - 3) : position]:
+                found.extend(by_family.get(family, ()))
+        return found
 
 
 def _words(text: str) -> list[str]:

@@ -8,9 +8,11 @@ signed on statement lines (negative = money out).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 
 
 class Category(StrEnum):
@@ -94,8 +96,37 @@ class LineResult:
     duplicate_of: int | None = None  # position of the first occurrence (None: a previous import)
 
 
-@dataclass(slots=True)
+# What the matcher decided for one line, in LineResult's order after the line's own fields:
+# (category, reference, rule, confidence, candidates, duplicate_of).
+Outcome = tuple[Category, "str | None", Rule, float, tuple[str, ...], "int | None"]
+
+
 class Reconciliation:
-    lines: list[LineResult]
-    missing: list[str]  # expected references that received nothing by rule 1
-    received_vnd: dict[str, int] = field(default_factory=dict)  # per reference, by rule 1
+    """The result: one LineResult per statement line (in order), the references that received
+    nothing, and what each reference received by rule 1.
+
+    ``lines`` is built on first use; ``decisions()`` walks the same results without building a
+    million objects, for writers of very large statements.
+    """
+
+    def __init__(
+        self,
+        statement_lines: list[StatementLine],
+        outcomes: list[Outcome],
+        missing: list[str],
+        received_vnd: dict[str, int],
+    ) -> None:
+        self._statement_lines = statement_lines
+        self._outcomes = outcomes
+        self.missing = missing
+        self.received_vnd = received_vnd
+
+    def decisions(self) -> Iterator[tuple[StatementLine, Outcome]]:
+        return zip(self._statement_lines, self._outcomes, strict=True)
+
+    @cached_property
+    def lines(self) -> list[LineResult]:
+        return [
+            LineResult(line.position, line.bank_reference, line.booked_on, line.amount_vnd, *outcome)
+            for line, outcome in self.decisions()
+        ]

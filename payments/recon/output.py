@@ -14,7 +14,7 @@ from datetime import date
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import IO
 
-from payments.recon.model import Category, LineResult, Reconciliation
+from payments.recon.model import Category, Reconciliation
 
 
 def _string_or_null(value: str | None) -> str:
@@ -23,22 +23,18 @@ def _string_or_null(value: str | None) -> str:
 
 def result_lines(reconciliation: Reconciliation) -> Iterator[str]:
     iso: dict[date, str] = {}
-    for result in reconciliation.lines:
-        booked = iso.get(result.booked_on)
+    for line, (category, reference, rule, confidence, _, _) in reconciliation.decisions():
+        booked = iso.get(line.booked_on)
         if booked is None:
-            booked = iso[result.booked_on] = result.booked_on.isoformat()
-        yield _line(result, booked)
+            booked = iso[line.booked_on] = line.booked_on.isoformat()
+        yield (
+            f'{{"line": {line.position}, "bank_reference": {_string_or_null(line.bank_reference)}, '
+            f'"booked_on": "{booked}", "amount_vnd": {line.amount_vnd}, "category": "{category.value}", '
+            f'"reference": {_string_or_null(reference)}, "rule": "{rule.value}", '
+            f'"confidence": {float(confidence)!r}}}'
+        )
     for reference in reconciliation.missing:
         yield f'{{"reference": {encode_basestring(reference)}, "category": "{Category.MISSING.value}"}}'
-
-
-def _line(result: LineResult, booked: str) -> str:
-    return (
-        f'{{"line": {result.line}, "bank_reference": {_string_or_null(result.bank_reference)}, '
-        f'"booked_on": "{booked}", "amount_vnd": {result.amount_vnd}, "category": "{result.category.value}", '
-        f'"reference": {_string_or_null(result.reference)}, "rule": "{result.rule.value}", '
-        f'"confidence": {float(result.confidence)!r}}}'
-    )
 
 
 def write_jsonl(reconciliation: Reconciliation, stream: IO[str], *, chunk: int = 10_000) -> None:

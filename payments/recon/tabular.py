@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -180,14 +181,20 @@ def _read_rows(
     statement = Statement(format=layout.name, lines=[])
     _read_preamble(statement, preamble)
     reader = _RowReader(columns, layout, statement)
+    date_column, is_date = columns["date"], _DATE_START.match
+    lines = statement.lines
+    append = lines.append
     for line_number, cells in rows:
-        if not any(cell not in (None, "") for cell in cells):
-            continue
-        if reader.is_summary(cells):
-            _read_label_row(statement, cells)
-            continue
+        day = cells[date_column] if date_column < len(cells) else None
+        # The usual row has a date text; anything else may be blank, a total or a balance.
+        if not (type(day) is str and is_date(day)):
+            if not any(cells):
+                continue
+            if reader.is_summary(cells):
+                _read_label_row(statement, cells)
+                continue
         try:
-            statement.lines.append(reader.line(len(statement.lines) + 1, cells))
+            append(reader.line(len(lines) + 1, cells))
         except (ValueError, IndexError) as error:
             raise StatementError(f"{source}: {error}", line=line_number) from None
     if not statement.account and statement.lines:
@@ -204,6 +211,9 @@ class _RowReader:
         self.statement = statement
         self.amounts: dict[str, int] = {}
         self.dates: dict[str, tuple[date, str | None]] = {}
+        self.indexes = tuple(columns.get(name, -1) for name in FIELDS)
+        self.signed = "amount" in columns
+        self.dates_cacheable = not layout.reference_in_date_cell
 
     def is_summary(self, cells: Sequence[Any]) -> bool:
         """A totals or balance row (no date in the date column, a summary label somewhere)."""
@@ -212,16 +222,6 @@ class _RowReader:
             return False
         text = _header_key(" ".join(str(cell) for cell in cells if cell not in (None, "")))
         return any(word in text for word in _SUMMARY_WORDS) or not text
-
-    def cell(self, cells: Sequence[Any], name: str) -> Any:
-        column = self.columns.get(name)
-        if column is None or column >= len(cells):
-            return None
-        return cells[column]
-
-    def text(self, cells: Sequence[Any], name: str) -> str:
-        value = self.cell(cells, name)
-        return "" if value is None else nfc(str(value).strip())
 
     def amount(self, value: Any) -> int:
         if value is None or value == "":
@@ -241,8 +241,7 @@ class _RowReader:
                 self.amounts.clear()
         return cached
 
-    def booked(self, cells: Sequence[Any]) -> tuple[date, str | None, str | None]:
-        value = self.cell(cells, "date")
+    def booked(self, value: Any) -> tuple[date, str | None, str | None]:
         if isinstance(value, datetime):
             return (
                 value.date(),
@@ -262,25 +261,40 @@ class _RowReader:
         return cached[0], cached[1], extra
 
     def line(self, position: int, cells: Sequence[Any]) -> StatementLine:
-        booked_on, booked_time, reference_in_date = self.booked(cells)
-        if "amount" in self.columns:
-            amount = self.amount(self.cell(cells, "amount"))
+        width = len(cells)
+        day, time, amount, credit, debit, memo, reference, name, account_of_other, account = [
+            cells[column] if -1 < column < width else None for column in self.indexes
+        ]
+        cached_day = self.dates.get(day) if self.dates_cacheable and type(day) is str else None
+        if cached_day is None:
+            booked_on, booked_time, reference_in_date = self.booked(day)
         else:
-            amount = abs(self.amount(self.cell(cells, "credit"))) - abs(
-                self.amount(self.cell(cells, "debit"))
-            )
-        time = self.text(cells, "time") or booked_time
+            (booked_on, booked_time), reference_in_date = cached_day, None
+        if self.signed:
+            amount_vnd = self.amounts.get(amount) if type(amount) is str else None
+            if amount_vnd is None:
+                amount_vnd = self.amount(amount)
+        else:
+            amount_vnd = abs(self.amount(credit)) - abs(self.amount(debit))
         return StatementLine(
             position,
             booked_on,
-            amount,
-            self.text(cells, "memo"),
-            self.text(cells, "bank_reference") or reference_in_date or None,
-            self.text(cells, "counterparty_name"),
-            self.text(cells, "counterparty_account"),
-            self.text(cells, "account") or self.statement.account,
-            time,
+            amount_vnd,
+            _clean(memo),
+            _clean(reference) or reference_in_date or None,
+            _clean(name),
+            _clean(account_of_other),
+            _clean(account) or self.statement.account,
+            _clean(time) or booked_time,
         )
+
+
+def _clean(value: Any) -> str:
+    """A cell as text: stripped and NFC-normalised (ASCII, the usual case, skips the normaliser)."""
+    if value is None:
+        return ""
+    text = value.strip() if type(value) is str else str(value).strip()
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 _ACCOUNT_LABELS = ("SO TAI KHOAN", "ACCOUNT NUMBER", "ACCOUNT NO")
