@@ -83,6 +83,19 @@ class Settings(BaseSettings):
     )
     media_dir: Path | None = Field(None, description="Where product photos are kept; unset: data_dir/media.")
 
+    # --- matching market (matching.market) ------------------------------------------------------
+    matching_round_minutes: float = Field(
+        60, gt=0, le=60 * 24 * 7, description="How often a clearing round runs on the schedule."
+    )
+    matching_accept_hours: float = Field(
+        24, gt=0, le=24 * 30, description="How long both sides have to accept a proposal."
+    )
+    map_tiles_url: str = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Map tiles of the location picker ({z}/{x}/{y}, optional {s}); empty: no tiles.",
+    )
+    map_tiles_attribution: str = Field("© OpenStreetMap contributors", max_length=200)
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, url: str) -> str:

@@ -54,6 +54,7 @@ from market.models import (
     OrganisationKind,
     Product,
     Role,
+    StockState,
     User,
 )
 from market.parties import Phone
@@ -457,3 +458,82 @@ def _producer_organisation(user: User) -> int:
     if user.role != Role.PRODUCER or user.organisation_id is None:
         raise PermissionDenied(N_("Only producers can do this."))
     return user.organisation_id
+
+
+# --- an order from an accepted match (matching.proposals) ---------------------------------------
+
+MATCH_KEY = "match-proposal:{}"
+
+
+def order_from_match(
+    session: Session,
+    buyer: User,
+    *,
+    proposal_id: int,
+    producer: Organisation,
+    listing: Product,
+    quantity: int,
+    unit_price_vnd: int,
+    delivery_fee_vnd: int,
+    address: Address | None,
+    reserve_stock: bool,
+) -> Checkout:
+    """The order of a match both sides accepted: one line at the agreed price, delivered for the
+    transport cost, paid like any checkout (ONE payment request, cause ``order_checkout``, so
+    payment, expiry and the order's lifecycle are exactly a checkout's). One per proposal (the
+    checkout's idempotency key); flushes only, the acceptance commits.
+
+    ``listing`` is the catalogue product the line names. Its stock is reserved (and given back
+    if the order closes unpaid) only when ``reserve_stock``: a post linked to a listing sells
+    from it; an unlinked post's listing is an inactive one that holds no stock."""
+    key = MATCH_KEY.format(proposal_id)
+    replay = _by_key(session, buyer.id or 0, key)
+    if replay is not None:
+        return replay
+    # The listing at the agreed price: only read by _create_order, never added to the session.
+    agreed = Product(
+        id=listing.id,
+        producer_id=listing.producer_id,
+        name=listing.name,
+        category=listing.category,
+        unit=listing.unit,
+        price_vnd=unit_price_vnd,
+    )
+    planned = PlannedOrder(producer, DeliveryMethod.DELIVERY, delivery_fee_vnd, [(agreed, quantity)])
+    data = CheckoutIn(expected_total_vnd=planned.total_vnd, address=address)
+    record = Checkout(
+        buyer_id=buyer.id or 0,
+        idempotency_key=key,
+        fingerprint=fingerprint(data),
+        total_vnd=planned.total_vnd,
+    )
+    session.add(record)
+    session.flush()
+    order = _create_order(session, record, planned, data, buyer)
+    request = _open_payment(session, record, buyer)
+    order.payment_request_id = request.id
+    order.stock_state = StockState.RESERVED if reserve_stock else StockState.RELEASED
+    session.add(order)
+    orders.notify_placed(session, order)
+    record.payment_request_id = request.id
+    session.add(record)
+    session.flush()
+    if reserve_stock:
+        _take_from_listing(session, listing, quantity)
+    return record
+
+
+def _take_from_listing(session: Session, listing: Product, quantity: int) -> None:
+    """Reserve a match's units from its linked listing (one conditional UPDATE); a listing with
+    too few units refuses the order (the caller's transaction rolls back)."""
+    taken = session.exec(
+        update(Product)  # type: ignore[call-overload]
+        .where(col(Product.id) == listing.id, col(Product.stock) >= quantity)
+        .values(stock=col(Product.stock) - quantity, version=col(Product.version) + 1)
+    ).rowcount
+    if taken != 1:
+        raise InsufficientStock(
+            N_("Only %(available)s %(unit)s of “%(name)s” are left: change the quantity."),
+            params={"available": listing.stock, "unit": listing.unit, "name": listing.name},
+            field="quantity",
+        )

@@ -38,6 +38,14 @@ MESSAGES = {
     "order_delivered": N_("Order #%(order)s was delivered. Confirm when everything is in order."),
     "order_expired": N_("Order #%(order)s was not paid in time and has been cancelled."),
     "order_cancelled": N_("Order #%(order)s is cancelled."),
+    # matching (matching.proposals): to both sides of a proposal
+    "match_proposed": N_(
+        "Clearing round #%(round)s proposes %(quantity)s %(unit)s of “%(title)s” at %(price)s per unit: "
+        "accept or decline proposal #%(proposal)s before %(expires)s."
+    ),
+    "match_declined": N_("Proposal #%(proposal)s for “%(title)s” was declined by the other side."),
+    "match_expired": N_("Proposal #%(proposal)s for “%(title)s” expired without both acceptances."),
+    "match_ordered": N_("Proposal #%(proposal)s was accepted by both sides: order #%(order)s (%(amount)s)."),
     "refund_completed": N_("A refund of %(amount)s for %(reference)s has been paid back."),
     "payout_account_changed": N_("Your organisation's payout account is now %(account)s, set by %(by)s."),
     "payout_settled": N_("A payout of %(amount)s to the account %(account)s has been made."),

@@ -11,6 +11,7 @@ from web.api import (
     cart,
     catalog,
     fees,
+    matching,
     operator,
     orders,
     payments,
@@ -49,5 +50,6 @@ for module in (
     cards,
     reconciliation,
     photos,
+    matching,
 ):
     router.include_router(module.router)
