@@ -14,6 +14,10 @@ potentials stay valid, so the next solve continues from the previous optimum.
 
 Potentials at the optimum read as prices: ``y_s = p_s − min_price ≥ 0`` and ``−y_d =
 max_price − P_d ≥ 0`` (``y_Z = 0``), and every trade arc has ``y_s − y_d ≥ v``.
+
+Pricing uses a candidate list: a major iteration scans block by block and keeps up to 64 arcs of
+negative reduced cost; minor iterations pivot on the best of them until none is left. After a
+warm restart few arcs are eligible, and a full scan then serves many pivots instead of one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 I64 = NDArray[np.int64]
+CANDIDATES = 64  # candidate list length of the pivot rule
 
 
 @njit(cache=True)
@@ -51,22 +56,39 @@ def _attach(x, p, parent, first_child, next_sib, prev_sib):
 
 
 @njit(cache=True)
-def _entering(tail, head, cost, y, m, start, block):
-    """Block search: the most negative reduced cost within the first block that has one."""
-    best, best_rc = -1, 0
+def _gather(tail, head, cost, y, m, start, block, cand):
+    """Major iteration: scan block by block from ``start``, collecting arcs of negative reduced
+    cost until a block ends with the candidate list at least half full (or all arcs are seen)."""
+    limit = len(cand)
+    count = 0
     seen = 0
     e = start
     while seen < m:
-        rc = cost[e] + y[tail[e]] - y[head[e]]
-        if rc < best_rc:
-            best, best_rc = e, rc
+        if cost[e] + y[tail[e]] - y[head[e]] < 0 and count < limit:
+            cand[count] = e
+            count += 1
         e += 1
         if e == m:
             e = 0
         seen += 1
-        if seen % block == 0 and best >= 0:
+        if seen % block == 0 and 2 * count >= limit:
             break
-    return best, best_rc, e
+    return count, e
+
+
+@njit(cache=True)
+def _best_candidate(tail, head, cost, y, cand, count):
+    """Minor iteration: the most negative candidate still negative; drops the others."""
+    best, best_rc, kept = -1, 0, 0
+    for k in range(count):
+        e = cand[k]
+        rc = cost[e] + y[tail[e]] - y[head[e]]
+        if rc < 0:
+            cand[kept] = e
+            kept += 1
+            if rc < best_rc:
+                best, best_rc = e, rc
+    return best, best_rc, kept
 
 
 @njit(cache=True)
@@ -172,10 +194,15 @@ def _run(
     block,
 ):
     pivots = 0
+    cand = np.empty(CANDIDATES, dtype=np.int64)
+    count = 0
     while True:
-        e, rc, start = _entering(tail, head, cost, y, m, start, block)
+        e, rc, count = _best_candidate(tail, head, cost, y, cand, count)
         if e < 0:
-            return pivots, start
+            count, start = _gather(tail, head, cost, y, m, start, block, cand)
+            e, rc, count = _best_candidate(tail, head, cost, y, cand, count)
+            if e < 0:
+                return pivots, start
         i, j = tail[e], head[e]
         join = _join(i, j, parent, depth)
         delta, leave, tail_side = _leaving(i, j, join, pred_arc, up, parent, flow)
