@@ -199,6 +199,8 @@ def _suggest(
     index = _NameIndex(book, received, {lines[i].amount_vnd for i in open_lines})
     proposals: dict[int, tuple[str, float]] = {}
     for line_index in open_lines:
+        if lines[line_index].amount_vnd not in index.amounts:
+            continue  # nobody is expected to pay exactly this
         scored = index.candidates(lines[line_index], policy)
         if not scored:
             continue
@@ -245,10 +247,11 @@ class _NameIndex:
             if payment.amount_vnd in amounts and payment.payer_name and payment.reference not in received
         ]
         joined = "\n".join(" ".join(payment.payer_name.split()) for payment in pool)
-        folded = fold_upper(joined).split("\n") if pool else []
+        folded = _NOT_ALNUM_LINES.sub(" ", fold_upper(joined)).split("\n") if pool else []
+        self.amounts = {payment.amount_vnd for payment in pool}
         self.by_given: dict[tuple[int, str], dict[str, list[tuple[ExpectedPayment, list[str]]]]] = {}
         for payment, name in zip(pool, folded, strict=True):
-            tokens = _NOT_ALNUM.sub(" ", name).split()
+            tokens = name.split()
             if len(tokens) >= 2:
                 by_family = self.by_given.setdefault((payment.amount_vnd, tokens[-1]), {})
                 by_family.setdefault(tokens[0], []).append((payment, tokens))
@@ -288,6 +291,7 @@ def _words(text: str) -> list[str]:
 
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
+_NOT_ALNUM_LINES = re.compile(r"[^0-9A-Z\n]+")
 
 
 def name_similarity(name: list[str], text: list[str]) -> float:
@@ -297,11 +301,14 @@ def name_similarity(name: list[str], text: list[str]) -> float:
     compared (one middle name more or less allowed), with rapidfuzz's ratio: shared family and
     middle names, which are few in Vietnam, never make two different people look alike.
     """
-    family, given = name[0], name[-1]
-    whole = " ".join(name)
+    family, given, size = name[0], name[-1], len(name)
+    whole = ""
     best = 0.0
-    for size in range(max(2, len(name) - 1), len(name) + 2):
-        for start in range(len(text) - size + 1):
-            if text[start] == family and text[start + size - 1] == given:
-                best = max(best, fuzz.ratio(whole, " ".join(text[start : start + size])))
+    for start, word in enumerate(text):
+        if word != family:
+            continue
+        for end in range(start + max(1, size - 2), min(len(text), start + size + 1)):
+            if text[end] == given:
+                whole = whole or " ".join(name)
+                best = max(best, fuzz.ratio(whole, " ".join(text[start : end + 1])))
     return best

@@ -214,6 +214,7 @@ class _RowReader:
         self.indexes = tuple(columns.get(name, -1) for name in FIELDS)
         self.signed = "amount" in columns
         self.dates_cacheable = not layout.reference_in_date_cell
+        self.repeated: dict[str, str] = {}
 
     def is_summary(self, cells: Sequence[Any]) -> bool:
         """A totals or balance row (no date in the date column, a summary label somewhere)."""
@@ -222,6 +223,10 @@ class _RowReader:
             return False
         text = _header_key(" ".join(str(cell) for cell in cells if cell not in (None, "")))
         return any(word in text for word in _SUMMARY_WORDS) or not text
+
+    def shared(self, text: str) -> str:
+        """One string object for texts that repeat on every line (the account, times): memory."""
+        return self.repeated.setdefault(text, text)
 
     def amount(self, value: Any) -> int:
         if value is None or value == "":
@@ -284,8 +289,8 @@ class _RowReader:
             _clean(reference) or reference_in_date or None,
             _clean(name),
             _clean(account_of_other),
-            _clean(account) or self.statement.account,
-            _clean(time) or booked_time,
+            self.shared(_clean(account)) or self.statement.account,
+            self.shared(_clean(time)) or booked_time,
         )
 
 
