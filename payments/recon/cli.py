@@ -61,7 +61,7 @@ def match(
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     layout = _layout(format, column or [])
     # Millions of small acyclic records: the cycle collector would rescan them again and again
-    # (a third of the run time) and find nothing; this process ends when the command does.
+    # (a good share of the run time) and find nothing; this process ends when the command does.
     gc.disable()
     try:
         book = ExpectedBook(read_expected(expected.read_bytes()), validated=True)

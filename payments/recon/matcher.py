@@ -69,7 +69,7 @@ class ExpectedBook:
             self.by_reference[payment.reference] = payment
 
 
-# Plain tuples: a million of them cost a fraction of a million objects.
+# Outcomes are plain tuples: a million of them cost a fraction of a million objects.
 _Outcome = Outcome
 _OUTGOING: _Outcome = (Category.OUTGOING, None, Rule.DEBIT, 1.0, (), None)
 _NOTHING: _Outcome = (Category.UNMATCHED, None, Rule.NO_MATCH, 0.0, (), None)
@@ -82,7 +82,11 @@ def reconcile(
     seen: Collection[object] = (),
     policy: Policy | None = None,
 ) -> Reconciliation:
-    """Categorise every line (see the module rule); ``seen`` holds ``dedup_key()``s of earlier imports."""
+    """Categorise every line (see the module rule); ``seen`` holds ``dedup_key()``s of earlier imports.
+
+    Pure and deterministic. For statements of a million lines, pausing the cycle collector
+    around the call (``gc.disable()``) saves a good share of the time; nothing here makes cycles.
+    """
     policy = policy or Policy()
     book = expected if isinstance(expected, ExpectedBook) else ExpectedBook(expected)
     lines = list(lines)
@@ -110,11 +114,7 @@ def _first_pass(
     open_lines: list[int] = []
     first_position: dict[object, int] = {}
     for index, line in enumerate(lines):
-        key = (
-            line.dedup_key()
-            if not line.bank_reference
-            else (line.account, line.bank_reference, line.amount_vnd)
-        )
+        key = line.dedup_key()
         if key in first_position or key in seen:
             if line.bank_reference:
                 append((Category.DUPLICATE, None, Rule.BANK_REFERENCE, 1.0, (), first_position.get(key)))
