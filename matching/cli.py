@@ -59,9 +59,12 @@ def solve(
 ) -> None:
     """Clear a round: optimal matches and equilibrium prices, as result JSON."""
     from matching.result import result_json
-    from matching.solver import solve_with_stats
+    from matching.solver import TooLarge, solve_with_stats
 
-    result, figures = solve_with_stats(_load_instance(instance))
+    try:
+        result, figures = solve_with_stats(_load_instance(instance))
+    except TooLarge as error:
+        raise _fail(2, f"instance too large: {error}") from None
     _write(result_json(result), out)
     if stats:
         typer.echo(f"{figures}", err=True)

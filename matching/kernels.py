@@ -80,6 +80,7 @@ def _count(first, last, limit2, grade_ok, s_start, s_end, s_x, s_y, s_z, s_min, 
 def enumerate_pairs(
     grp_lo, grp_hi, grp_grade, cat_grp_lo, cat_grp_hi, s_order, s_phi, s_lam, s_cos, s_x, s_y, s_z, s_start,
     s_end, s_min, d_cat, d_grade, d_start, d_end, d_phi, d_lam, d_cos, d_x, d_y, d_z, d_max, max_km, cat_rate,
+    max_pairs,
 ):  # fmt: skip
     """Every compatible pair, as rows by demand: ``(indptr, supply index, value)``.
 
@@ -87,7 +88,8 @@ def enumerate_pairs(
     and grade (``grp_*``); a demand scans the groups of its category with a high enough grade,
     each within its latitude band. ``s_order`` maps back to the instance's order. A first pass
     counts the pairs passing the cheap conditions (an upper bound), the second applies the exact
-    rule into that room, and the rows are then packed: 8 bytes a pair.
+    rule into that room, and the rows are then packed: 8 bytes a pair. Returns an ``indptr`` of
+    -1 without enumerating when the bound exceeds ``max_pairs`` (memory guard).
     """
     n_d = len(d_cat)
     bound = np.zeros(n_d + 1, dtype=np.int64)
@@ -102,6 +104,8 @@ def enumerate_pairs(
                             d_end[d], d_x[d], d_y[d], d_z[d], d_max[d])  # fmt: skip
         bound[d + 1] = count
     room = np.cumsum(bound)
+    if room[-1] > max_pairs:
+        return np.full(1, -1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
     pair_s = np.empty(room[-1], dtype=np.int32)
     pair_v = np.empty(room[-1], dtype=np.int32)
     found = np.zeros(n_d + 1, dtype=np.int64)

@@ -51,10 +51,16 @@ log = logging.getLogger(__name__)
 INITIAL_ARCS_PER_POST = 10
 THREADS = 2
 ADDED_ARCS_PER_POST = 4
+# 16 bytes per pair at the peak of the enumeration: 150 million pairs stay under 2.5 GB.
+MAX_PAIRS = 150_000_000
 
 
 class SolverError(RuntimeError):
     """The flow solver failed: a bug or an impossible instance, never a normal outcome."""
+
+
+class TooLarge(ValueError):
+    """A round with more compatible pairs than the memory budget allows."""
 
 
 @dataclass
@@ -112,8 +118,12 @@ def compatible_pairs(cols: Columns) -> Pairs:
         grp_lo, grp_hi, grp_grade, cat_lo, cat_hi, order.astype(np.int32), s.phi[order], s.lam[order],
         s.cos[order], xyz[:, 0].copy(), xyz[:, 1].copy(), xyz[:, 2].copy(), s.start[order], s.end[order],
         s.limit[order], d.cat, d.grade, d.start, d.end, d.phi, d.lam, d.cos, d.xyz[:, 0].copy(),
-        d.xyz[:, 1].copy(), d.xyz[:, 2].copy(), d.limit, cols.max_km, cols.cat_rate,
+        d.xyz[:, 1].copy(), d.xyz[:, 2].copy(), d.limit, cols.max_km, cols.cat_rate, MAX_PAIRS,
     )  # fmt: skip
+    if indptr[0] < 0:
+        raise TooLarge(
+            f"more than {MAX_PAIRS:,} compatible pairs in one round; split the round (e.g. by category)"
+        )
     return Pairs(indptr=indptr, supply=pair_s, value=pair_v)
 
 

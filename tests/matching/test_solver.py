@@ -6,9 +6,11 @@ import random
 from dataclasses import replace
 from datetime import date
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matching import solver
 from matching.check import check
 from matching.instance import Instance
 from matching.result import Result
@@ -191,3 +193,9 @@ def test_prices_do_not_depend_on_the_order_of_the_posts(instance: Instance, rng:
     assert first.supply_prices == second.supply_prices
     assert first.demand_prices == second.demand_prices
     assert first.welfare_vnd == second.welfare_vnd
+
+
+def test_a_round_beyond_the_memory_budget_is_refused_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(solver, "MAX_PAIRS", 1)
+    with pytest.raises(solver.TooLarge, match="more than 1 compatible pairs"):
+        solve(market([supply("S1", 5, 100), supply("S2", 5, 100)], [demand("D1", 5, 300)]))
