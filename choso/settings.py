@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     )
     map_tiles_attribution: str = Field("© OpenStreetMap contributors", max_length=200)
 
+    # --- operations (choso.observability, web.metrics, operations.opendata) -------------------
+    log_format: str = Field("text", pattern="^(text|json)$", description="Log lines as text or JSON.")
+    metrics_token: str = Field(
+        "", description="Bearer token for /metrics; empty: /metrics answers only loopback, unproxied."
+    )
+    open_data_per_minute: int = Field(
+        60, ge=1, description="Open-data API requests per client address per minute (429 beyond)."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, url: str) -> str:
