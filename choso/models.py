@@ -3,7 +3,9 @@
 from sqlmodel import SQLModel
 
 import choso.audit
-import choso.outbox  # noqa: F401
+import choso.observability
+import choso.outbox
+import choso.pilots  # noqa: F401
 from choso.domains import import_models
 
 import_models()

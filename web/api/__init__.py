@@ -53,3 +53,9 @@ for module in (
     matching,
 ):
     router.include_router(module.router)
+
+# Operations (issue 12): dashboards, the audit log, pilots, open data.
+from web.api import audit, dashboard  # noqa: E402
+
+for module in (dashboard, audit):
+    router.include_router(module.router)
