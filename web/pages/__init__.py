@@ -8,3 +8,9 @@ from web.pages import account, auth, cards, fees, payments, public, shop
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
 for module in (public, auth, account, payments, cards, fees, shop):
     router.include_router(module.router)
+
+# Operations (issue 12): dashboards, the audit log, pilots, open data.
+from web.pages import audit_log, dashboard  # noqa: E402
+
+for module in (dashboard, audit_log):
+    router.include_router(module.router)
