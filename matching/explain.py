@@ -17,14 +17,17 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
 from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 from matching.instance import Demand, Instance, Supply
 from matching.result import Result
-from matching.rules import CATEGORY, DATES, DISTANCE, GRADE, PRICE, evaluate
+from matching.rules import CATEGORY, DATES, DISTANCE, EARTH_RADIUS_KM, GRADE, PRICE, evaluate
 
 NEAREST = 5
+_MARGIN = 1e-6  # pre-selection slack over numpy's haversine; the exact rule decides after it
 _NONE = (None, None, None, None)  # limit, counterparty, distance, transport: not applicable
 Side = Literal["supply", "demand"]
 
@@ -73,8 +76,55 @@ def _vnd(amount: int) -> str:
     return f"{amount:,} đ"
 
 
-def _overlap(a_from: date, a_to: date, b_from: date, b_to: date) -> bool:
-    return max(a_from, b_from) <= min(a_to, b_to)
+class _Pool:
+    """One side's posts of one category as arrays, to pre-select candidates quickly; the exact
+    rule (:func:`matching.rules.evaluate`) then decides on the few that pass."""
+
+    def __init__(self, posts: list[Supply] | list[Demand]) -> None:
+        self.posts = posts
+        self.phi = np.radians([p.lat for p in posts])
+        self.lam = np.radians([p.lon for p in posts])
+        if posts and isinstance(posts[0], Supply):
+            self.grade = np.array([p.grade for p in posts])  # type: ignore[union-attr]
+            self.start = np.array([p.available_from.toordinal() for p in posts])  # type: ignore[union-attr]
+            self.end = np.array([p.available_to.toordinal() for p in posts])  # type: ignore[union-attr]
+        else:
+            self.grade = np.array([p.min_grade for p in posts])  # type: ignore[union-attr]
+            self.start = np.array([p.needed_from.toordinal() for p in posts])  # type: ignore[union-attr]
+            self.end = np.array([p.needed_by.toordinal() for p in posts])  # type: ignore[union-attr]
+            self.max_km = np.array([p.max_distance_km for p in posts])  # type: ignore[union-attr]
+
+    def km(self, lat: float, lon: float) -> NDArray[np.float64]:
+        phi, lam = math.radians(lat), math.radians(lon)
+        a = (
+            np.sin((self.phi - phi) / 2) ** 2
+            + np.cos(phi) * np.cos(self.phi) * np.sin((self.lam - lam) / 2) ** 2
+        )
+        return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, a)))
+
+    def supplies_near(self, demand: Demand) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Supplies that may pass grade, dates and distance for ``demand`` (a superset), and km."""
+        km = self.km(demand.lat, demand.lon)
+        ok = (self.grade >= demand.min_grade) & (self.start <= demand.needed_by.toordinal())
+        ok &= self.end >= demand.needed_from.toordinal()
+        ok &= km <= demand.max_distance_km * (1 + _MARGIN) + _MARGIN
+        near = np.flatnonzero(ok)
+        return near, km[near]
+
+    def demands_near(self, supply: Supply) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Demands that may pass grade, dates and distance for ``supply`` (a superset), and km."""
+        km = self.km(supply.lat, supply.lon)
+        ok = (self.grade <= supply.grade) & (self.start <= supply.available_to.toordinal())
+        ok &= self.end >= supply.available_from.toordinal()
+        ok &= km <= self.max_km * (1 + _MARGIN) + _MARGIN
+        near = np.flatnonzero(ok)
+        return near, km[near]
+
+    def nearest(self, lat: float, lon: float, count: int) -> list[Supply] | list[Demand]:
+        if not self.posts:
+            return []
+        order = np.argsort(self.km(lat, lon), kind="stable")[:count]
+        return [self.posts[i] for i in order]  # type: ignore[return-value]
 
 
 def _reachable(instance: Instance, supply: Supply, demand: Demand) -> tuple[bool, float, int]:
@@ -102,23 +152,26 @@ class Round:
             volume[category[match.supply]] += match.quantity
             amount[category[match.supply]] += match.quantity * match.price_vnd
         self.category_price = {name: round(amount[name] / volume[name]) for name in volume}
-        self.supply_by_category: dict[str, list[Supply]] = defaultdict(list)
-        self.demand_by_category: dict[str, list[Demand]] = defaultdict(list)
+        supplies: dict[str, list[Supply]] = defaultdict(list)
+        demands: dict[str, list[Demand]] = defaultdict(list)
         for supply in instance.supply:
-            self.supply_by_category[supply.category].append(supply)
+            supplies[supply.category].append(supply)
         for demand in instance.demand:
-            self.demand_by_category[demand.category].append(demand)
+            demands[demand.category].append(demand)
+        self.supply_pool = {name: _Pool(posts) for name, posts in supplies.items()}
+        self.demand_pool = {name: _Pool(posts) for name, posts in demands.items()}
+        self.all_supplies, self.all_demands = _Pool(list(instance.supply)), _Pool(list(instance.demand))
 
     # --- nearest posts --------------------------------------------------------------------
 
     def _nearest_supplies(self, demand: Demand) -> tuple[Candidate, ...]:
-        pool = self.supply_by_category.get(demand.category) or list(self.instance.supply)
-        ranked = sorted(pool, key=lambda s: _rough_km(s.lat, s.lon, demand.lat, demand.lon))[:NEAREST]
+        pool = self.supply_pool.get(demand.category) or self.all_supplies
+        ranked: list[Supply] = pool.nearest(demand.lat, demand.lon, NEAREST)  # type: ignore[assignment]
         return tuple(_candidate(self.instance, s.id, s, demand) for s in ranked)
 
     def _nearest_demands(self, supply: Supply) -> tuple[Candidate, ...]:
-        pool = self.demand_by_category.get(supply.category) or list(self.instance.demand)
-        ranked = sorted(pool, key=lambda d: _rough_km(supply.lat, supply.lon, d.lat, d.lon))[:NEAREST]
+        pool = self.demand_pool.get(supply.category) or self.all_demands
+        ranked: list[Demand] = pool.nearest(supply.lat, supply.lon, NEAREST)  # type: ignore[assignment]
         return tuple(_candidate(self.instance, d.id, supply, d) for d in ranked)
 
     # --- best counterparties at this round's prices ---------------------------------------
@@ -126,26 +179,62 @@ class Round:
     def cheapest_supply(
         self, demand: Demand, prices: dict[str, int]
     ) -> tuple[Supply, int, float, int] | None:
-        """The reachable supply with the lowest delivered price: ``(post, price + t, km, t)``."""
-        best = None
-        for supply in self.supply_by_category.get(demand.category, ()):
+        """The reachable supply with the lowest delivered price: ``(post, price + t, km, t)``.
+
+        Candidates are ranked by an estimate (numpy's haversine); the exact rule then confirms
+        them in that order, looking one đồng past the first confirmed in case of rounding.
+        """
+        pool = self.supply_pool.get(demand.category)
+        if pool is None:
+            return None
+        near, km = pool.supplies_near(demand)
+        rate = self.instance.rate(demand.category)
+        estimate = np.array([prices[pool.posts[i].id] for i in near]) + np.round(rate * km)
+        best: tuple[Supply, int, float, int] | None = None
+        for i in np.argsort(estimate, kind="stable"):
+            if best is not None and estimate[i] > best[1] + 1:
+                break
+            supply: Supply = pool.posts[near[i]]  # type: ignore[assignment]
             if self.flow.get((supply.id, demand.id)) == supply.quantity:
                 continue  # already sells all it has to this buyer: no more to be had there
-            ok, km, transport = _reachable(self.instance, supply, demand)
+            ok, distance, transport = _reachable(self.instance, supply, demand)
             if ok and (best is None or prices[supply.id] + transport < best[1]):
-                best = (supply, prices[supply.id] + transport, km, transport)
+                best = (supply, prices[supply.id] + transport, distance, transport)
         return best
 
     def best_demand(self, supply: Supply, prices: dict[str, int]) -> tuple[Demand, int, float, int] | None:
         """The reachable demand that nets the seller most: ``(post, price − t, km, t)``."""
-        best = None
-        for demand in self.demand_by_category.get(supply.category, ()):
+        pool = self.demand_pool.get(supply.category)
+        if pool is None:
+            return None
+        near, km = pool.demands_near(supply)
+        rate = self.instance.rate(supply.category)
+        estimate = np.array([prices[pool.posts[i].id] for i in near]) - np.round(rate * km)
+        best: tuple[Demand, int, float, int] | None = None
+        for i in np.argsort(-estimate, kind="stable"):
+            if best is not None and estimate[i] < best[1] - 1:
+                break
+            demand: Demand = pool.posts[near[i]]  # type: ignore[assignment]
             if self.flow.get((supply.id, demand.id)) == demand.quantity:
                 continue  # this buyer already takes all it needs from this seller
-            ok, km, transport = _reachable(self.instance, supply, demand)
+            ok, distance, transport = _reachable(self.instance, supply, demand)
             if ok and (best is None or prices[demand.id] - transport > best[1]):
-                best = (demand, prices[demand.id] - transport, km, transport)
+                best = (demand, prices[demand.id] - transport, distance, transport)
         return best
+
+    def _reachable_count(self, post: Supply | Demand) -> int:
+        """Opposite posts passing category, grade, dates and distance for ``post``."""
+        if isinstance(post, Supply):
+            pool = self.demand_pool.get(post.category)
+            if pool is None:
+                return 0
+            near = pool.demands_near(post)[0]
+            return sum(1 for i in near if _reachable(self.instance, post, pool.posts[i])[0])  # type: ignore[arg-type]
+        pool = self.supply_pool.get(post.category)
+        if pool is None:
+            return 0
+        near = pool.supplies_near(post)[0]
+        return sum(1 for i in near if _reachable(self.instance, pool.posts[i], post)[0])  # type: ignore[arg-type]
 
     # --- explanations ---------------------------------------------------------------------
 
@@ -227,7 +316,7 @@ class Round:
 
     def quote_demand(self, demand: Demand) -> Quote:
         """Indicative delivered price for a new demand post at this round's supply prices."""
-        reachable = self._count(demand.category, lambda s: _reachable(self.instance, s, demand)[0], "supply")
+        reachable = self._reachable_count(demand)
         best = self.cheapest_supply(demand, self.result.supply_prices)
         reference = self.category_price.get(demand.category)
         if best is None:
@@ -244,7 +333,7 @@ class Round:
 
     def quote_supply(self, supply: Supply) -> Quote:
         """Indicative farm-gate price for a new supply post at this round's demand prices."""
-        reachable = self._count(supply.category, lambda d: _reachable(self.instance, supply, d)[0], "demand")
+        reachable = self._reachable_count(supply)
         best = self.best_demand(supply, self.result.demand_prices)
         reference = self.category_price.get(supply.category)
         if best is None:
@@ -259,10 +348,6 @@ class Round:
         )
         return Quote("supply", net, demand.id, km, transport, reachable, reference, message)
 
-    def _count(self, category: str, test, side: Side) -> int:  # type: ignore[no-untyped-def]
-        pool = self.supply_by_category if side == "supply" else self.demand_by_category
-        return sum(1 for post in pool.get(category, ()) if test(post))
-
 
 def _belongs(instance: Instance, result: Result) -> None:
     supplies, demands = {p.id for p in instance.supply}, {p.id for p in instance.demand}
@@ -273,17 +358,12 @@ def _belongs(instance: Instance, result: Result) -> None:
             raise ValueError(f"match {match.supply} → {match.demand} names a post not in this instance")
 
 
-def _rough_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Equirectangular distance: only ranks candidates, the rule's haversine decides."""
-    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
-    return 6371.0 * math.hypot(x, math.radians(lat2 - lat1))
-
-
 def _candidate(instance: Instance, post_id: str, supply: Supply, demand: Demand) -> Candidate:
     pair = evaluate(instance, supply, demand)
     return Candidate(post=post_id, distance_km=round(pair.distance_km, 3), failed=pair.failed)
 
 
+_MATCHED = "compatible, already matched with you for all it could"
 _WORDS = {
     CATEGORY: "other category",
     GRADE: "grade too low",
@@ -297,9 +377,11 @@ def _no_counterparty(other: str, category: str, nearest: tuple[Candidate, ...]) 
     if not nearest:
         return f"no {other} post in this round"
     reasons = "; ".join(
-        f"{c.post} at {c.distance_km:.1f} km: {', '.join(_WORDS[f] for f in c.failed)}" for c in nearest
+        f"{c.post} at {c.distance_km:.1f} km: {', '.join(_WORDS[f] for f in c.failed) or _MATCHED}"
+        for c in nearest
     )
-    return f'no compatible {other} post for "{category}"; the nearest: {reasons}'
+    further = "further " if any(not c.failed for c in nearest) else ""
+    return f'no {further}compatible {other} post for "{category}"; the nearest: {reasons}'
 
 
 def explain(instance: Instance, result: Result) -> list[Explanation]:

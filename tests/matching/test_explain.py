@@ -82,3 +82,24 @@ def test_quotes_for_new_posts_use_the_last_rounds_prices() -> None:
     assert seller.counterparty == "D1" and seller.price_vnd == result.demand_prices["D1"]
     nowhere = quote(instance, result, demand("D8", 1, 999, category="rau"))
     assert nowhere.price_vnd is None and nowhere.reachable == 0
+
+
+def test_every_explanation_of_a_generated_round_is_consistent() -> None:
+    from matching.generate import generate
+
+    instance = generate(300, 300, 11)
+    result = solve(instance)
+    supplies = {p.id: p for p in instance.supply}
+    demands = {p.id: p for p in instance.demand}
+    explained = explain(instance, result)
+    assert explained
+    for item in explained:
+        post = supplies[item.post] if item.side == "supply" else demands[item.post]
+        assert item.matched < post.quantity
+        if item.reason == "priced_out" and item.side == "demand":
+            # Short, so at its maximum: every reachable seller delivers at or above it.
+            assert item.limit_vnd is not None and item.limit_vnd > post.max_price_vnd  # type: ignore[union-attr]
+        elif item.reason == "priced_out" and item.limit_vnd is not None:
+            assert item.limit_vnd < post.min_price_vnd  # type: ignore[union-attr]
+        elif item.reason == "no_counterparty":
+            assert item.nearest and item.limit_vnd is None
