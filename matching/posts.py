@@ -156,7 +156,7 @@ def _owned(user: User, post: MarketPost | None) -> MarketPost:
     return post
 
 
-def _side_for(user: User) -> Side:
+def side_for(user: User) -> Side:
     if user.role == Role.PRODUCER and user.organisation_id is not None:
         return Side.SUPPLY
     if user.role == Role.BUYER:
@@ -220,7 +220,7 @@ def _linked_product(session: Session, user: User, data: PostIn) -> Product | Non
 
 def create_post(session: Session, user: User, data: PostIn, *, actor: audit.Actor) -> MarketPost:
     """A producer's supply post or a buyer's demand post (see the module's rules)."""
-    if data.side != _side_for(user):
+    if data.side != side_for(user):
         raise PermissionDenied(N_("Producers post supply and buyers post demand."))
     if data.category not in CATEGORIES:
         raise InvalidInput(N_("Unknown category."), field="category")

@@ -349,7 +349,7 @@ def run_scheduled_round(session: Session) -> ClearingRound | None:
 
 # --- the last round: quotes ---------------------------------------------------------------------
 
-_cores: dict[int, Round] = {}
+_cores: dict[tuple[int, str], Round] = {}
 
 
 def latest_round(session: Session) -> ClearingRound | None:
@@ -364,7 +364,7 @@ def latest_round(session: Session) -> ClearingRound | None:
 
 def core_round(record: ClearingRound) -> Round:
     """The core's view of a stored round (parsed once per process, the last few kept)."""
-    key = record.id or 0
+    key = (record.id or 0, record.created_at.isoformat())
     if key not in _cores:
         if len(_cores) >= 4:
             _cores.pop(next(iter(_cores)))

@@ -8,12 +8,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from market.models import OrganisationKind, Role, User
+from market.models import Notification, OrganisationKind, Role, User
 from matching.models import MarketPost, MatchProposal
 from matching.posts import local_today
 from tests import factories
+from tests.conftest import eventually
 from tests.payments.helpers import bearer
 
 # Points near Thanh Hóa city: 0.1° of latitude ≈ 11.12 km.
@@ -125,3 +126,18 @@ def proposal_row(db: Session, proposal_id: int) -> MatchProposal:
 
 def today() -> date:
     return local_today()
+
+
+def notified(db: Session, user_id: int | None, kind: str) -> bool:
+    """Whether the user got a notification of this kind (jobs run asynchronously: polled)."""
+
+    def found() -> bool:
+        db.rollback()
+        return (
+            db.exec(
+                select(Notification.id).where(Notification.user_id == user_id, Notification.kind == kind)
+            ).first()
+            is not None
+        )
+
+    return bool(eventually(found))

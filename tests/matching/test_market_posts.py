@@ -22,6 +22,7 @@ from tests.matching.market_support import (
     producer,
     supply_body,
 )
+from tests.payments.helpers import bearer
 
 
 def test_producers_post_supply_and_buyers_post_demand(client: TestClient) -> None:
@@ -62,7 +63,11 @@ def test_a_post_without_a_point_is_placed_at_the_posters_address(client: TestCli
     body = supply_body()
     del body["latitude"], body["longitude"]
     supply = post(client, farm, body)
-    assert (supply["latitude"], supply["longitude"], supply["location_source"]) == (19.9, 105.8, "organisation")
+    assert (supply["latitude"], supply["longitude"], supply["location_source"]) == (
+        19.9,
+        105.8,
+        "organisation",
+    )
     bare = producer()  # no address point anywhere: the province centre, marked approximate
     supply = post(client, bare, body)
     assert (supply["latitude"], supply["longitude"]) == PROVINCE_CENTRE
@@ -74,8 +79,6 @@ def test_posts_are_seen_and_changed_by_their_owners_only(client: TestClient) -> 
     supply = post(client, farm, supply_body())
     demand = post(client, kitchen, demand_body())
     colleague = factories.user("producer", farm.organisation_id)
-    from tests.payments.helpers import bearer
-
     # a colleague of the same organisation owns its supply posts too
     colleague_headers = bearer(colleague)
     assert client.get(f"/api/v1/matching/posts/{supply['id']}", headers=colleague_headers).status_code == 200
@@ -154,7 +157,9 @@ def test_a_demand_needs_a_distance_and_a_listing_must_be_the_producers(client: T
     )
     assert response.status_code == 422 and response.json()["error"]["field"] == "product_id"
     mine = factories.product(farm.organisation_id or 0, category="fruit", unit="thùng")
-    response = client.post("/api/v1/matching/posts", json=supply_body(product_id=mine.id), headers=farm.headers)
+    response = client.post(
+        "/api/v1/matching/posts", json=supply_body(product_id=mine.id), headers=farm.headers
+    )
     assert response.status_code == 422 and response.json()["error"]["field"] == "category"
     body = supply_body(product_id=mine.id, category="fruit")
     del body["unit"]
