@@ -63,3 +63,10 @@ class Conflict(DomainError):
 class RateLimited(DomainError):
     status_code = 429
     code = "rate_limited"
+
+
+class Unavailable(DomainError):
+    """Not now, but soon: the caller should retry (with a Retry-After header)."""
+
+    status_code = 503
+    code = "unavailable"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class Settings(BaseSettings):
@@ -25,18 +27,55 @@ class Settings(BaseSettings):
     default_locale: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
 
-    session_days: int = Field(14, ge=1)
-    api_token_days: int = Field(30, ge=1)
-    cookie_secure: bool = Field(False, description="Mark cookies Secure (set it behind HTTPS).")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per account in the window.")
-    login_max_failures_per_ip: int = Field(30, ge=1)
+    # --- sessions, tokens, cookies (see the README's security section) ------------------------
+    session_days: int = Field(7, ge=1, description="Absolute lifetime of a buyer's or producer's login.")
+    session_hours_staff: int = Field(12, ge=1, description="Absolute lifetime of an operator's or officer's.")
+    session_idle_minutes: int = Field(720, ge=1, description="Idle timeout of buyers and producers.")
+    session_idle_minutes_staff: int = Field(30, ge=1, description="Idle timeout of operators and officers.")
+    api_token_days: int = Field(30, ge=1, description="Absolute lifetime of a buyer's or producer's token.")
+    api_token_idle_days: int = Field(7, ge=1, description="Idle timeout of buyers' and producers' tokens.")
+    reauth_minutes: int = Field(
+        10, ge=1, description="Sensitive actions need the password re-entered within this many minutes."
+    )
+    cookie_secure: bool | None = Field(
+        None,
+        description="Secure, __Host- cookies; unset decides from CHOSO_PUBLIC_URL (on unless it is "
+        "http on localhost) and from the request's own scheme.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Addresses (comma-separated IPs or CIDRs, or *) whose X-Forwarded-For/-Proto are "
+        "believed; empty believes nobody.",
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body (413 beyond).")
+
+    # --- rate limits ---------------------------------------------------------------------------
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins per (account, client address) in the window; then it is locked."
+    )
+    login_max_failures_per_ip: int = Field(
+        100, ge=1, description="Failed logins per client address (any accounts) in the window."
+    )
     login_window_seconds: int = Field(900, ge=1)
+    registration_max_per_ip: int = Field(
+        20, ge=1, description="Registrations tried per address in the window."
+    )
+    registration_window_seconds: int = Field(3600, ge=1)
+    password_hash_concurrency: int = Field(
+        2, ge=1, description="Password hashes computed at once per process (argon2 uses 19 MiB each)."
+    )
+    password_hash_queue: int = Field(
+        16, ge=0, description="Requests that may wait for a password hash; more are answered 503."
+    )
 
     outbox_relay_seconds: float = Field(
         30, gt=0, description="How often jobs left in the outbox (broker down at commit) are published."
     )
     run_scheduler: bool = Field(True, description="Embedded mode: run periodic jobs inside the app process.")
     embedded_job_threads: int = Field(2, ge=1)
+    outbox_lease_seconds: float = Field(
+        600, gt=0, description="A relay's claim on outbox rows it is publishing; then others may take them."
+    )
 
     stripe_secret_key: str = ""
     stripe_publishable_key: str = ""
@@ -113,6 +152,17 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @property
+    def cookies_secure_by_default(self) -> bool | None:
+        """True/False when configuration decides whether cookies are Secure; None when only the
+        request's own scheme can tell (a development run on localhost over http)."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        url = urlsplit(self.public_url)
+        if url.scheme == "https" or (url.hostname or "localhost") not in LOOPBACK_HOSTS:
+            return True
+        return None
 
     @property
     def embedded_jobs(self) -> bool:

@@ -25,6 +25,11 @@ class OrganisationKind(StrEnum):
     PLATFORM = "platform"  # Chợ Số itself: the payee of checkouts (one row, no members)
 
 
+# The value of a listing (price × stock), and so any total of one of its lines, stays below this:
+# far from 2**63 (≈ 9.2 × 10**18), so sums of many such totals still fit a 64-bit integer.
+MAX_LISTING_VALUE_VND = 10**15
+
+
 def _in(column: str, enum: type[StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
 
@@ -72,8 +77,17 @@ class User(AddressFields, table=True):
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+def _text_field(max_length: int) -> Any:
+    return Field(default="", max_length=max_length, sa_column_kwargs={"server_default": ""})
+
+
 class UserSession(SQLModel, table=True):
-    """A browser login. The cookie holds a random token; only its SHA-256 is stored."""
+    """A browser login. The cookie holds a random token; only its SHA-256 is stored.
+
+    It ends at ``expires_at`` (the absolute cap, fixed at login), or earlier when idle for
+    longer than the user's role allows (``last_seen_at``). ``reauthenticated_at`` is when
+    the password was last entered in it (login, or the re-authentication page).
+    """
 
     __tablename__ = "user_session"
 
@@ -82,10 +96,18 @@ class UserSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     created_at: datetime = created_at_field()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    last_seen_at: datetime = created_at_field()
+    reauthenticated_at: datetime = created_at_field()
+    ip_address: str = _text_field(45)
+    user_agent: str = _text_field(200)
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token for the JSON API. Shown once; only its SHA-256 is stored."""
+    """A bearer token for the JSON API. Shown once; only its SHA-256 is stored.
+
+    Like a browser session it has an absolute cap and an idle timeout; ``authenticated_at``
+    is when the password was last given for it (issue, or ``/auth/reauthenticate``).
+    """
 
     __tablename__ = "api_token"
 
@@ -96,17 +118,26 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = created_at_field()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime = created_at_field()
+    authenticated_at: datetime = created_at_field()
 
 
-class LoginFailure(SQLModel, table=True):
-    """One failed password check; the login rate limit counts these in a sliding window."""
+class RateLimit(SQLModel, table=True):
+    """One rate-limit counter (login per account and address, per address, registration…).
 
-    __tablename__ = "login_failure"
+    ``key_hash`` is the SHA-256 of the counter's name and key, so no email or address is kept
+    here. ``hits`` counts within the fixed window starting at ``window_start``; no attempt is
+    allowed before ``next_allowed_at`` (progressive delay). Rows are locked while an attempt
+    is reserved, so concurrent requests, in any number of processes, cannot overshoot.
+    """
+
+    __tablename__ = "rate_limit"
 
     id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(max_length=254, index=True)
-    ip_address: str = Field(max_length=45, index=True)
-    failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    hits: int = Field(default=0)
+    window_start: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    next_allowed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
 class Notification(SQLModel, table=True):
@@ -134,6 +165,10 @@ class Product(SQLModel, table=True):
         sa.CheckConstraint("price_vnd > 0", name="price_positive"),
         sa.CheckConstraint("stock >= 0", name="stock_non_negative"),
         sa.CheckConstraint("ocop_stars IS NULL OR ocop_stars BETWEEN 3 AND 5", name="ocop_stars"),
+        # price × stock never overflows 64 bits: written as a division so that checking it cannot.
+        sa.CheckConstraint(
+            f"price_vnd > 0 AND stock <= {MAX_LISTING_VALUE_VND} / price_vnd", name="stock_value_capped"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -148,6 +183,8 @@ class Product(SQLModel, table=True):
     is_active: bool = True
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
+    # Bumped by every change; the API's ETag, so that a stale writer gets 412, not last-writer-wins.
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     # Folded name, and folded name + description, for search (market.search keeps them current).
     name_folded: str = Field(default=" ", sa_type=sa.Text, sa_column_kwargs={"server_default": " "})
     search_folded: str = Field(default=" ", sa_type=sa.Text, sa_column_kwargs={"server_default": " "})
