@@ -10,6 +10,11 @@ Either way a job caused by a database change is written to the outbox in that ch
 transaction and published once it commits (:func:`enqueue_after_commit`): a rollback drops
 it, a broker outage only delays it (:func:`relay_outbox`). Delivery is at least once (the
 relay, ``acks_late``), so every job is idempotent: running it twice acts once.
+
+Outbox rows are claimed by whoever publishes them (see choso.outbox) and the claim holds until
+the row is deleted: with Redis once the broker has the job, in embedded mode once the job has
+finished. An embedded process that dies mid-job therefore leaves its rows behind, and the next
+start runs them again (:func:`recover_embedded_jobs`): embedded mode loses no job either.
 """
 
 from __future__ import annotations
@@ -18,20 +23,21 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import timedelta
+from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from celery import Celery, Task
 from celery.schedules import maybe_schedule
 from celery.signals import worker_process_init
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlmodel import col, select
+from sqlmodel import col
 
 from choso import domains
-from choso.db import dispose_engine, get_engine, session_scope, utcnow
+from choso.db import dispose_engine, get_engine, utcnow
 from choso.outbox import JobOutbox
 from choso.settings import Settings, get_settings
 
@@ -85,15 +91,18 @@ def _fresh_engine_after_fork(**_: Any) -> None:
 
 
 class EmbeddedRunner:
-    """Runs published jobs on threads of the app process (embedded mode)."""
+    """Runs published jobs on threads of the app process (embedded mode). A job that came
+    from the outbox keeps its row until it has finished (see recover_embedded_jobs)."""
 
     def __init__(self, threads: int) -> None:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="choso-job")
         self._futures: set[Future[None]] = set()
         self._lock = threading.Lock()
 
-    def submit(self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        future = self._executor.submit(self._run, task, args, kwargs)
+    def submit(
+        self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], outbox_id: int | None = None
+    ) -> None:
+        future = self._executor.submit(self._run, task, args, kwargs, outbox_id)
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(self._forget)
@@ -103,10 +112,13 @@ class EmbeddedRunner:
             self._futures.discard(future)
 
     @staticmethod
-    def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def _run(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], outbox_id: int | None) -> None:
         result = task.apply(args=args, kwargs=kwargs)
         if result.failed():
+            # Finished all the same, as a Celery worker acks a failed job: retries are the job's own.
             log.error("job %s failed: %s\n%s", task.name, result.result, result.traceback)
+        if outbox_id is not None:
+            _delete_outbox_rows([outbox_id], get_engine())
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait for every job submitted so far (and any they submit); True if all finished."""
@@ -134,11 +146,15 @@ def embedded_runner() -> EmbeddedRunner:
         return _runner
 
 
+# The outbox row being published, if any: the embedded runner deletes it when the job is done.
+_publishing_row: ContextVar[int | None] = ContextVar("choso_publishing_outbox_row", default=None)
+
+
 def dispatch(task: Task, *args: Any, **kwargs: Any) -> None:
     """Publish a job now: to Redis, or to the embedded runner."""
     settings = get_settings()
     if settings.embedded_jobs:
-        embedded_runner().submit(task, args, kwargs)
+        embedded_runner().submit(task, args, kwargs, outbox_id=_publishing_row.get())
     else:
         task.apply_async(args=args, kwargs=kwargs, queue=settings.task_queue)
 
@@ -152,7 +168,12 @@ def enqueue_after_commit(session: Session, task_name: str, *args: Any, **kwargs:
 
     Jobs are named, not imported, so that a domain's services and its task module need not
     import each other."""
-    row = JobOutbox(task=task_name, args=list(args), kwargs=kwargs)
+    # Claimed for the publication right after the commit; the relay takes it only if that
+    # never happens (an embedded runner holds it while the job waits and runs).
+    settings = get_settings()
+    hold = timedelta(seconds=settings.outbox_lease_seconds) if settings.embedded_jobs else RELAY_GRACE
+    now = utcnow()
+    row = JobOutbox(task=task_name, args=list(args), kwargs=kwargs, created_at=now, claimed_until=now + hold)
     session.add(row)
     session.info.setdefault(_PENDING_KEY, []).append((row, task_name, list(args), kwargs))
 
@@ -165,28 +186,54 @@ def task_by_name(name: str) -> Task:
 
 
 def _publish(rows: list[tuple[int, str, list[Any], dict[str, Any]]], engine: Engine) -> None:
-    """Publish outbox rows, then delete those that went out. A row whose publication failed
-    stays for the relay; one published but not deleted is published again later, which is
-    harmless because jobs are idempotent."""
-    published = []
+    """Publish claimed outbox rows. A row the broker took is deleted (an embedded runner
+    deletes it when the job has finished); one whose publication failed is released for the
+    relay. One published but not deleted is published again later, harmless because jobs are
+    idempotent."""
+    published, failed = [], []
     for row_id, task_name, args, kwargs in rows:
+        token = _publishing_row.set(row_id)
         try:
             dispatch(task_by_name(task_name), *args, **kwargs)
         except Exception:
             # The data is committed; a broker outage must not turn the request into an error.
             log.exception("could not publish job %s (outbox %s); the relay will retry", task_name, row_id)
+            failed.append(row_id)
         else:
             published.append(row_id)
-    if published:
-        try:
-            with engine.begin() as connection:
-                connection.execute(sa.delete(JobOutbox).where(col(JobOutbox.id).in_(published)))
-        except Exception:
-            log.exception("could not clear published outbox rows %s", published)
+        finally:
+            _publishing_row.reset(token)
+    if published and not get_settings().embedded_jobs:
+        _delete_outbox_rows(published, engine)
+    if failed:
+        _release_claims(failed, engine)
+
+
+def _delete_outbox_rows(row_ids: list[int], engine: Engine) -> None:
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.delete(JobOutbox).where(col(JobOutbox.id).in_(row_ids)))
+    except Exception:
+        log.exception("could not clear outbox rows %s (their jobs will run again)", row_ids)
+
+
+def _release_claims(row_ids: list[int], engine: Engine) -> None:
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(JobOutbox).where(col(JobOutbox.id).in_(row_ids)).values(claimed_until=None)
+            )
+    except Exception:
+        log.exception("could not release outbox rows %s (their claim will lapse)", row_ids)
 
 
 @event.listens_for(Session, "after_commit")
 def _publish_pending(session: Session) -> None:
+    outer = session.get_transaction()
+    if outer is not None and outer.is_active:
+        # SQLAlchemy also calls after_commit when a SAVEPOINT is released; the jobs belong
+        # to the outer transaction, which is still open (and may yet roll back).
+        return
     rows = session.info.pop(_PENDING_KEY, [])
     if rows:
         # Nothing may be loaded through the session here: the values were kept at enqueue
@@ -203,26 +250,55 @@ def _drop_unpublished(session: Session, transaction: SessionTransaction) -> None
         session.info.pop(_PENDING_KEY, None)
 
 
-# A row is normally deleted milliseconds after its commit; one older than this was missed.
+# A row is normally published milliseconds after its commit; one older than this was missed.
 RELAY_GRACE = timedelta(seconds=60)
+
+
+def _claim_left_behind(cutoff: datetime, batch: int) -> list[tuple[int, str, list[Any], dict[str, Any]]]:
+    """Claim up to ``batch`` unclaimed (or lapsed) rows created before ``cutoff``, in a
+    transaction of its own: once it commits, no other relay takes them until the lease lapses.
+    On PostgreSQL, concurrent relays skip each other's rows instead of waiting for them."""
+    now = utcnow()
+    unclaimed = or_(col(JobOutbox.claimed_until).is_(None), col(JobOutbox.claimed_until) <= now)
+    candidates = (
+        sa.select(JobOutbox.id)
+        .where(col(JobOutbox.created_at) <= cutoff, unclaimed)
+        .order_by(col(JobOutbox.id))
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    lease = timedelta(seconds=get_settings().outbox_lease_seconds)
+    with get_engine().begin() as connection:
+        claimed = connection.execute(
+            sa.update(JobOutbox)
+            .where(col(JobOutbox.id).in_(candidates.scalar_subquery()), unclaimed)
+            .values(claimed_until=now + lease)
+            .returning(JobOutbox.id, JobOutbox.task, JobOutbox.args, JobOutbox.kwargs)
+        ).all()
+    return sorted((row.id, row.task, row.args, row.kwargs) for row in claimed)
 
 
 @celery_app.task(name="choso.relay_outbox")
 def relay_outbox(grace_seconds: float = RELAY_GRACE.total_seconds(), batch: int = 500) -> int:
-    """Publish outbox rows left behind (broker down at commit, process died). Idempotent."""
-    cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    with session_scope() as session:
-        rows = session.exec(
-            select(JobOutbox)
-            .where(JobOutbox.created_at <= cutoff)
-            .order_by(col(JobOutbox.id))
-            .limit(batch)
-            .with_for_update(skip_locked=True)  # two relays never take the same rows (PostgreSQL)
-        ).all()
-        pending = [(row.id or 0, row.task, row.args, row.kwargs) for row in rows]
-        session.rollback()  # release the rows' locks before publishing
+    """Publish outbox rows left behind (broker down at commit, process died). The claim holds
+    until each row is published, so two relays never publish the same row. Idempotent."""
+    pending = _claim_left_behind(utcnow() - timedelta(seconds=grace_seconds), batch)
     _publish(pending, get_engine())
     return len(pending)
+
+
+def recover_embedded_jobs() -> int:
+    """At the start of an embedded process: run again every job left in the outbox. It was
+    published before the last process stopped but had not finished (or never published);
+    jobs are idempotent, so one that did finish but was not yet cleared runs harmlessly."""
+    with get_engine().begin() as connection:
+        connection.execute(sa.update(JobOutbox).values(claimed_until=None))
+    total = 0
+    while count := relay_outbox(grace_seconds=0):
+        total += count
+    if total:
+        log.warning("re-running %d job(s) that had not finished before the last stop", total)
+    return total
 
 
 class EmbeddedScheduler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ from choso import jobs
 from choso.db import new_session, session_scope, utcnow
 from choso.outbox import JobOutbox
 from choso.settings import get_settings
-from market import notifications, parties
-from market.models import LoginFailure, Notification, User
+from market import credentials, notifications, parties, security
+from market.models import Notification, RateLimit, User, UserSession
 from market.tasks import deliver_notification, purge_expired_credentials
 from tests import backend
 from tests.conftest import eventually, postgres_only, wait_for_jobs
@@ -129,24 +129,21 @@ def test_deliver_rejects_unknown_kinds(db: Session) -> None:
             raise AssertionError("unknown kind accepted")
 
 
+def rate_limit_row(key: str, window_start: datetime) -> RateLimit:
+    return RateLimit(key_hash=key * 64, hits=3, window_start=window_start, next_allowed_at=window_start)
+
+
 def test_purge_removes_only_expired_credentials(db: Session) -> None:
     make_user()
     now = utcnow()
-    window = timedelta(seconds=get_settings().login_window_seconds)
-    db.add(
-        LoginFailure(
-            email="a@example.vn", ip_address="1.2.3.4", failed_at=now - window - timedelta(minutes=1)
-        )
-    )
-    db.add(LoginFailure(email="a@example.vn", ip_address="1.2.3.4", failed_at=now))
+    window = timedelta(seconds=get_settings().registration_window_seconds)
+    db.add(rate_limit_row("a", now - window - timedelta(minutes=1)))
+    db.add(rate_limit_row("b", now))
     db.commit()
     with session_scope() as session:
         user = session.exec(select(User)).one()
-        parties.start_session(session, user)
-        expired_token = parties.start_session(session, user)
-        from market import security
-        from market.models import UserSession
-
+        credentials.start_session(session, user)
+        expired_token = credentials.start_session(session, user)
         row = session.exec(
             select(UserSession).where(UserSession.token_hash == security.token_digest(expired_token))
         ).one()
@@ -156,13 +153,13 @@ def test_purge_removes_only_expired_credentials(db: Session) -> None:
     removed = purge_expired_credentials.apply().get()
     assert removed == 2
     db.rollback()
-    assert db.exec(select(func.count()).select_from(LoginFailure)).one() == 1
+    assert db.exec(select(func.count()).select_from(RateLimit)).one() == 1
     assert purge_expired_credentials.apply().get() == 0  # idempotent
 
 
 def test_embedded_scheduler_runs_due_entries(db: Session) -> None:
     make_user()
-    db.add(LoginFailure(email="a@example.vn", ip_address="1.2.3.4", failed_at=utcnow() - timedelta(days=2)))
+    db.add(rate_limit_row("a", utcnow() - timedelta(days=2)))
     db.commit()
     scheduler = jobs.EmbeddedScheduler(
         {"purge": {"task": "market.purge_expired_credentials", "schedule": timedelta(milliseconds=1)}}
@@ -171,7 +168,7 @@ def test_embedded_scheduler_runs_due_entries(db: Session) -> None:
 
     def purged() -> bool:
         db.rollback()
-        return db.exec(select(func.count()).select_from(LoginFailure)).one() == 0
+        return db.exec(select(func.count()).select_from(RateLimit)).one() == 0
 
     eventually(purged)
     hourly = jobs.EmbeddedScheduler(jobs.beat_schedule(get_settings()))
@@ -238,6 +235,7 @@ def test_job_survives_a_broker_outage_at_commit(db: Session, monkeypatch: pytest
     assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 3600}).get() == 0  # too recent to be "missed"
     assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 0}).get() == 1
     eventually(lambda: "late" in notification_keys(db))
+    wait_for_jobs()  # embedded mode keeps the row until the job has finished
     assert outbox_rows(db) == []
     assert jobs.relay_outbox.apply(kwargs={"grace_seconds": 0}).get() == 0
 
