@@ -1,18 +1,52 @@
-"""The product catalogue: what producers list, as buyers browse it."""
+"""The product catalogue: what producers list, as buyers browse it.
+
+Rules: a listing's value (price × stock) stays at most MAX_LISTING_VALUE_VND, so no total of
+its lines can overflow (the database checks it too); stock changes either by a delta applied
+in one conditional UPDATE, or absolutely only with the version the writer last saw (the
+API's If-Match), so that concurrent writers never silently undo each other; every change
+bumps the version.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from choso.db import utcnow
-from choso.errors import NotFound, PermissionDenied
+from choso.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from choso.i18n import N_
-from choso.text import NoControlCharacters
+from choso.text import NameRules, NoControlCharacters
 from market import search
-from market.models import Organisation, Product, Role, User
+from market.models import MAX_LISTING_VALUE_VND, Organisation, Product, Role, User
+
+
+class PreconditionFailed(Conflict):
+    status_code = 412
+    code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    status_code = 428
+    code = "precondition_required"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"
+
+
+def line_total_vnd(unit_price_vnd: int, quantity: int, cap: int = MAX_LISTING_VALUE_VND) -> int:
+    """``unit price × quantity``, refused (InvalidInput) above ``cap``: totals are capped
+    explicitly instead of trusting that they fit in 64 bits (pure)."""
+    if unit_price_vnd < 0 or quantity < 0:
+        raise ValueError("prices and quantities are not negative")
+    if quantity and unit_price_vnd > cap // quantity:
+        raise InvalidInput(N_("The total may be at most %(max)s đồng."), params={"max": f"{cap:,}"})
+    return unit_price_vnd * quantity
+
 
 CATEGORIES: dict[str, str] = {
     "rice": N_("Rice and grains"),
@@ -52,15 +86,21 @@ def get_product(session: Session, product_id: int) -> tuple[Product, Organisatio
 
 
 ProductName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NoControlCharacters
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NameRules
 ]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000), NoControlCharacters]
-Unit = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), NoControlCharacters
-]
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20), NameRules]
 # strict: money and quantities are JSON integers, never strings or floats to be coerced
 PriceVnd = Annotated[int, Field(strict=True, gt=0, le=10_000_000_000)]
 Stock = Annotated[int, Field(strict=True, ge=0, le=1_000_000_000)]
+StockDelta = Annotated[int, Field(strict=True, ge=-1_000_000_000, le=1_000_000_000)]
+# MAX_LISTING_VALUE_VND, written out: validation messages have no placeholders.
+VALUE_TOO_HIGH = N_("A listing's value (price × stock) may be at most 10^15 đồng.")
+
+
+def _value_within_cap(price_vnd: int | None, stock: int | None) -> None:
+    if price_vnd is not None and stock is not None and stock > MAX_LISTING_VALUE_VND // price_vnd:
+        raise ValueError(VALUE_TOO_HIGH)
 
 
 class ProductIn(BaseModel):
@@ -83,14 +123,35 @@ class ProductIn(BaseModel):
             raise ValueError(N_("Unknown category."))
         return value
 
+    @model_validator(mode="after")
+    def _value_capped(self) -> ProductIn:
+        _value_within_cap(self.price_vnd, self.stock)
+        return self
+
+
+def _may_be_left_out() -> Any:
+    """A field that may be left out but has no null value: ``null`` is refused (422), not ignored."""
+    return Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
+
 
 class ProductUpdate(BaseModel):
+    """Changes to a listing; fields left out stay as they are. ``stock`` sets the stock and
+    needs the version the writer saw (If-Match); ``stock_delta`` adds to it (or takes away)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    description: Description | None = None
-    price_vnd: PriceVnd | None = None
-    stock: Stock | None = None
-    is_active: bool | None = None
+    description: Description = _may_be_left_out()
+    price_vnd: PriceVnd = _may_be_left_out()
+    stock: Stock = _may_be_left_out()
+    stock_delta: StockDelta = _may_be_left_out()
+    is_active: bool = _may_be_left_out()
+
+    @model_validator(mode="after")
+    def _one_way_to_change_stock(self) -> ProductUpdate:
+        if "stock" in self.model_fields_set and "stock_delta" in self.model_fields_set:
+            raise ValueError(N_("Send either stock or stock_delta, not both."))
+        _value_within_cap(self.price_vnd, self.stock)
+        return self
 
 
 def _producer_organisation_id(user: User) -> int:
@@ -106,17 +167,62 @@ def create_product(session: Session, user: User, data: ProductIn) -> Product:
     return product
 
 
-def update_product(session: Session, user: User, product_id: int, data: ProductUpdate) -> Product:
-    """Change one's own listing. Another producer's listing is reported as missing, not as
-    forbidden, so that ids cannot be probed."""
+def update_product(
+    session: Session, user: User, product_id: int, data: ProductUpdate, *, if_match: int | None = None
+) -> Product:
+    """Change one's own listing in one conditional UPDATE: only at version ``if_match`` when
+    given (else 412), and never below zero stock (409). Another producer's listing is reported
+    as missing, not as forbidden, so that ids cannot be probed."""
     organisation_id = _producer_organisation_id(user)
-    product = session.get(Product, product_id)
-    if product is None or product.producer_id != organisation_id:
-        raise NotFound(N_("No such product."))
-    for name, value in data.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(product, name, value)
-    product.updated_at = utcnow()
-    session.add(product)
+    values = data.model_dump(exclude_unset=True)
+    if "stock" in values and if_match is None:
+        raise PreconditionRequired(
+            N_("Setting the stock needs the product's version (If-Match); or send stock_delta."),
+            field="stock",
+        )
+    if "description" in values:  # the folded search text follows it (market.search)
+        values.update(search.refolded(session, product_id, values["description"]))
+    statement = _update_statement(product_id, organisation_id, values, if_match)
+    try:
+        changed = session.exec(statement).rowcount  # type: ignore[call-overload]
+    except IntegrityError:  # the database's cap on price × stock
+        session.rollback()
+        raise InvalidInput(VALUE_TOO_HIGH, field="stock") from None
+    if not changed:
+        session.rollback()
+        raise _why_unchanged(session, organisation_id, product_id, if_match)
     session.commit()
-    return product
+    return session.exec(
+        select(Product).where(Product.id == product_id).execution_options(populate_existing=True)
+    ).one()
+
+
+def _update_statement(
+    product_id: int, organisation_id: int, values: dict[str, Any], if_match: int | None
+) -> Any:
+    delta = values.pop("stock_delta", 0)
+    statement = (
+        update(Product)
+        .where(col(Product.id) == product_id, col(Product.producer_id) == organisation_id)
+        .values(**values, updated_at=utcnow(), version=col(Product.version) + 1)
+    )
+    if delta:
+        statement = statement.values(stock=col(Product.stock) + delta).where(col(Product.stock) + delta >= 0)
+    if if_match is not None:
+        statement = statement.where(col(Product.version) == if_match)
+    return statement
+
+
+def _why_unchanged(
+    session: Session, organisation_id: int, product_id: int, if_match: int | None
+) -> DomainError:
+    product = session.get(Product, product_id, populate_existing=True)
+    session.rollback()
+    if product is None or product.producer_id != organisation_id:
+        return NotFound(N_("No such product."))
+    if if_match is not None and product.version != if_match:
+        return PreconditionFailed(
+            N_("The product changed since you read it (now version %(version)s). Read it again."),
+            params={"version": product.version},
+        )
+    return InsufficientStock(N_("Not enough stock for this change."), field="stock_delta")

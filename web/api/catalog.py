@@ -1,16 +1,18 @@
-"""Browsing the catalogue (public)."""
+"""The catalogue: browsing (public), and producers changing their own listings."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
+from choso.i18n import N_
 from choso.money import MAX_AMOUNT_VND
 from choso.text import SafeText
 from market import catalog, search
-from market.models import Organisation, Role, User
-from web.api.schemas import Page, ProductOut
+from market.models import Organisation, Product, Role, User
+from web.api.schemas import ErrorOut, Page, ProductOut
 from web.deps import DB, MAX_ID, ObjectId, api_role
 
 router = APIRouter(prefix="/products", tags=["catalogue"])
@@ -51,26 +53,66 @@ def list_products(
     )
 
 
+def etag(product: Product) -> str:
+    return f'"{product.version}"'
+
+
+def _if_match_version(if_match: str | None) -> int | None:
+    """The version an If-Match names; None for none or ``*`` (any); 412 if it names none of ours."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    match = _ETAG.fullmatch(if_match.strip())
+    if match is None:
+        raise catalog.PreconditionFailed(N_("If-Match must be the ETag of the product, as read."))
+    return int(match.group(1))
+
+
+_ETAG = re.compile(r'"([1-9][0-9]{0,9})"')
+
+
 @router.get("/{product_id}", response_model=ProductOut)
-def get_product(product_id: ObjectId, session: DB) -> ProductOut:
-    return ProductOut.of(*catalog.get_product(session, product_id))
+def get_product(product_id: ObjectId, session: DB, response: Response) -> ProductOut:
+    """One listing; its ETag (also `version`) is what If-Match takes to change its stock."""
+    product, producer = catalog.get_product(session, product_id)
+    response.headers["ETag"] = etag(product)
+    return ProductOut.of(product, producer)
 
 
 Producer = Annotated[User, Depends(api_role(Role.PRODUCER))]
 
 
 @router.post("", status_code=201, response_model=ProductOut)
-def create_product(data: catalog.ProductIn, user: Producer, session: DB) -> ProductOut:
+def create_product(data: catalog.ProductIn, user: Producer, session: DB, response: Response) -> ProductOut:
     """List a product for the caller's own business."""
     product = catalog.create_product(session, user, data)
+    response.headers["ETag"] = etag(product)
     return ProductOut.of(*catalog.get_product(session, product.id or 0))
 
 
-@router.patch("/{product_id}", response_model=ProductOut)
+@router.patch(
+    "/{product_id}",
+    response_model=ProductOut,
+    responses={
+        409: {"model": ErrorOut, "description": "`stock_delta` would take the stock below zero"},
+        412: {"model": ErrorOut, "description": "If-Match does not name the product's current version"},
+        428: {"model": ErrorOut, "description": "`stock` was sent without If-Match"},
+    },
+)
 def update_product(
-    product_id: ObjectId, data: catalog.ProductUpdate, user: Producer, session: DB
+    product_id: ObjectId,
+    data: catalog.ProductUpdate,
+    user: Producer,
+    session: DB,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> ProductOut:
-    """Change price, stock, description or visibility of one of the caller's own listings."""
-    product = catalog.update_product(session, user, product_id, data)
+    """Change price, stock, description or visibility of one of the caller's own listings.
+
+    Stock: `stock_delta` adds (or, negative, takes away) units, refused with 409 below zero;
+    `stock` sets it, and needs `If-Match: <the ETag you read>` (428 without; 412 if the product
+    changed since). Any change with If-Match is refused (412) if the product changed since.
+    `null` is not a value of any field (422): leave a field out to keep it."""
+    product = catalog.update_product(session, user, product_id, data, if_match=_if_match_version(if_match))
     producer = session.get_one(Organisation, product.producer_id)
+    response.headers["ETag"] = etag(product)
     return ProductOut.of(product, producer)
