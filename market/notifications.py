@@ -14,6 +14,11 @@ from market.models import Notification
 
 MESSAGES = {
     "welcome": N_("Welcome to Chợ Số, %(name)s! Your account is ready."),
+    "login_blocked": N_(
+        "%(count)s failed logins to your account came from the address %(address)s; it may not try "
+        "again for %(minutes)s min. Other addresses, yours included, are not blocked. If this was not "
+        "you, choose a longer password."
+    ),
     "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
     "fee_notice_expiring": N_("Fee notice %(number)s to %(payer)s expires soon and is not paid yet."),
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),

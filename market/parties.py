@@ -1,55 +1,49 @@
-"""Parties and authentication: registration, login with rate limit, browser sessions, API tokens.
+"""Parties and authentication: registration and login, with their rate limits.
 
+Browser sessions and API tokens are in market.credentials, the counters in market.throttle.
 Services own their transactions: each public function that changes data commits it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
-from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from choso.db import utcnow
-from choso.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied, RateLimited
+from choso.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied, Unavailable
 from choso.i18n import N_
 from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
-from choso.text import NoControlCharacters
-from market import security
-from market.models import (
-    ApiToken,
-    LoginFailure,
-    Organisation,
-    OrganisationKind,
-    Role,
-    User,
-    UserSession,
-)
+from choso.text import NameRules, NoControlCharacters
+from market import credentials, security, throttle
+from market.models import Organisation, OrganisationKind, Role, User
 from market.places import THANH_HOA, resolve_place
 from market.taxcode import normalize_tax_code
 
-Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120), NoControlCharacters
-]
-OrgName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NoControlCharacters
-]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=120), NameRules]
+OrgName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200), NameRules]
 TaxCodeText = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=20), NoControlCharacters
 ]  # checked later
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .-]{8,20}$"), NoControlCharacters
 ]
-# argon2 takes any length, but an unbounded password is a cheap way to burn our CPU.
+# argon2 takes any length, but an unbounded password is a cheap way to burn our CPU. Passwords
+# are taken as typed (no stripping, on the pages as in the API); argon2 gets their NFC form.
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 
 SELF_REGISTERED_ROLES = (Role.BUYER, Role.PRODUCER)
+
+
+class PasswordCheckBusy(Unavailable):
+    code = "busy"
 
 
 class AddressIn(BaseModel):
@@ -57,7 +51,7 @@ class AddressIn(BaseModel):
 
     province_code: int = THANH_HOA
     ward_code: int
-    street: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NoControlCharacters] = ""
+    street: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), NameRules] = ""
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 
@@ -146,13 +140,44 @@ def _committed_unless_taken(session: Session) -> Iterator[None]:
         raise Conflict(N_("An account with this email or tax code already exists.")) from None
 
 
-def register(session: Session, data: Registration) -> User:
+def _registration_limit(ip_address: str) -> throttle.Limit:
+    settings = get_settings()
+    return throttle.Limit(
+        "register-ip",
+        ip_address[:45],
+        settings.registration_max_per_ip,
+        timedelta(seconds=settings.registration_window_seconds),
+        N_("Too many registrations from your address. Try again in %(minutes)s min."),
+    )
+
+
+def _hash_new_password(session: Session, password: str, limit: throttle.Limit | None) -> str:
+    """The hash of a new password, computed in a bounded slot after ``limit`` (if any) took
+    the attempt; slow, so it runs before the caller's transaction starts."""
+    if limit is not None:
+        throttle.reserve(session, [limit], utcnow())
+        session.commit()
+    try:
+        with password_slot():
+            return security.hash_password(password)
+    except PasswordCheckBusy:
+        if limit is not None:
+            throttle.refund(session, [limit])
+            session.commit()
+        raise
+
+
+def register(session: Session, data: Registration, *, client_ip: str | None = None) -> User:
+    """Open an account. From the web, ``client_ip`` is given and registrations per address are
+    rate-limited; the answer for a taken email (409) says the account exists, which that
+    limit keeps to a trickle (see the README's security section)."""
     if data.role not in SELF_REGISTERED_ROLES:
         raise PermissionDenied(N_("This role cannot be chosen at registration."), field="role")
     email = normalize_email(str(data.email))
     _check_password_quality(data.password, email)
     tax_code = normalize_tax_code(data.tax_code or "") if data.role == Role.PRODUCER else None
-    password_hash = security.hash_password(data.password)  # slow: before the transaction starts
+    limit = _registration_limit(client_ip) if client_ip is not None else None
+    password_hash = _hash_new_password(session, data.password, limit)
     _ensure_email_free(session, email)
 
     user = User(
@@ -182,7 +207,7 @@ def create_agency_officer(session: Session, operator: User, data: AgencyOfficerI
     email = normalize_email(str(data.email))
     _check_password_quality(data.password, email)
     tax_code = normalize_tax_code(data.agency_tax_code) if data.agency_tax_code else None
-    password_hash = security.hash_password(data.password)
+    password_hash = _hash_new_password(session, data.password, None)
     _ensure_email_free(session, email)
     with _committed_unless_taken(session):
         agency = session.exec(
@@ -219,62 +244,123 @@ def _welcome(session: Session, user: User) -> None:
     )
 
 
-# --- login and its rate limit -------------------------------------------------------------
+# --- login and its rate limits ------------------------------------------------------------
+#
+# Three counters per login attempt, all reserved before the password is checked:
+#   (account, address)  the attacker's key: locked after login_max_failures in the window,
+#                       and the account's owner is told; other addresses are not affected;
+#   address             any accounts: stops one address from trying passwords on many;
+#   account             any addresses: never locks; beyond login_max_failures failures it
+#                       spaces each address's further attempts on the account out by a delay
+#                       that doubles with every failure (up to a minute).
+
+_ACCOUNT_DELAY_CAP = timedelta(seconds=60)
 
 
-def _failures_since(
-    session: Session, since: datetime, *, email: str | None = None, ip: str | None = None
-) -> tuple[int, datetime | None]:
-    query = select(func.count(), func.min(LoginFailure.failed_at)).where(LoginFailure.failed_at > since)
-    if email is not None:
-        query = query.where(LoginFailure.email == email)
-    if ip is not None:
-        query = query.where(LoginFailure.ip_address == ip)
-    count, oldest = session.exec(query).one()
-    return int(count), oldest
-
-
-def _check_rate_limit(session: Session, email: str, ip: str, now: datetime) -> None:
+def _login_limits(email: str, ip_address: str) -> tuple[throttle.Limit, throttle.Limit, throttle.Limit]:
     settings = get_settings()
     window = timedelta(seconds=settings.login_window_seconds)
-    for limit, key in (
-        (settings.login_max_failures, {"email": email}),
-        (settings.login_max_failures_per_ip, {"ip": ip}),
-    ):
-        count, oldest = _failures_since(session, now - window, **key)
-        if count >= limit and oldest is not None:
-            retry_after = max(1, int((oldest + window - now).total_seconds()) + 1)
-            raise RateLimited(
-                N_("Too many failed logins. Try again in %(minutes)s min."),
-                params={"minutes": max(1, -(-retry_after // 60))},
-                headers={"Retry-After": str(retry_after)},
-            )
+    return (
+        throttle.Limit(
+            "login-pair",
+            f"{email}\x00{ip_address}",
+            settings.login_max_failures,
+            window,
+            N_("Too many failed logins to this account from your address. Try again in %(minutes)s min."),
+        ),
+        throttle.Limit(
+            "login-ip",
+            ip_address,
+            settings.login_max_failures_per_ip,
+            window,
+            N_("Too many failed logins from your address. Try again in %(minutes)s min."),
+        ),
+        throttle.Limit("login-account", email, None, window, N_("Too many failed logins.")),
+    )
+
+
+def account_delay(account_failures: int) -> timedelta:
+    """How long one address waits between attempts on an account that has had this many
+    failed logins in the window, from any addresses (pure)."""
+    over = account_failures - get_settings().login_max_failures
+    return timedelta(0) if over < 0 else min(timedelta(seconds=2**over), _ACCOUNT_DELAY_CAP)
+
+
+def _password_gate() -> security.PasswordGate:
+    settings = get_settings()
+    return _gate(settings.password_hash_concurrency, settings.password_hash_queue)
+
+
+@cache
+def _gate(slots: int, queue: int) -> security.PasswordGate:
+    return security.PasswordGate(slots, queue)
+
+
+@contextmanager
+def password_slot() -> Iterator[None]:
+    """Hold one of this process's password-hashing slots, or PasswordCheckBusy (503)."""
+    try:
+        with _password_gate().slot():
+            yield
+    except security.GateFull:
+        raise PasswordCheckBusy(
+            N_("Too many logins are being checked right now. Try again in a moment."),
+            headers={"Retry-After": "2"},
+        ) from None
 
 
 def authenticate(session: Session, email: str, password: str, ip_address: str) -> User:
-    """The active user with these credentials, or NotAuthenticated / RateLimited.
+    """The active user with these credentials, or NotAuthenticated / RateLimited / PasswordCheckBusy.
 
-    While an account (or an address) is over its failure limit even the right password is
-    refused, or guessing could simply go on. The deliberately slow argon2 check runs between
-    two short transactions, never while holding a database lock.
+    The attempt is reserved on its rate limits first, so that no number of concurrent requests
+    can check more passwords than the limits allow; the slow argon2 check then runs outside
+    any transaction and inside a bounded slot.
     """
-    email = normalize_email(email)[:254]
-    ip_address = ip_address[:45]
-    now = utcnow()
-    _check_rate_limit(session, email, ip_address, now)
+    email, ip_address, now = normalize_email(email)[:254], ip_address[:45], utcnow()
+    limits = _login_limits(email, ip_address)
+    counts = throttle.reserve(session, limits, now)
+    throttle.hold_back(session, limits[0], now + account_delay(counts["login-account"].hits))
     user = session.exec(select(User).where(User.email == email)).first()
-    session.commit()  # end the read; what follows is CPU only
+    session.commit()  # the reservation holds; what follows is CPU only
 
-    password = password[:1024]
-    password_ok = security.verify_password(user.password_hash if user else None, password)
-    stale_hash = user is not None and password_ok and security.password_needs_rehash(user.password_hash)
-    new_hash = security.hash_password(password) if stale_hash else None
-
-    if user is None or not password_ok or not user.is_active:
-        session.add(LoginFailure(email=email, ip_address=ip_address, failed_at=now))
+    try:
+        with password_slot():
+            password_ok, stale_hash = security.check_password(user.password_hash if user else None, password)
+            new_hash = security.hash_password(password) if stale_hash else None
+    except PasswordCheckBusy:
+        throttle.refund(session, limits)  # not checked: it does not count
         session.commit()
+        raise
+    if user is None or not password_ok or not user.is_active:
+        _after_failure(session, user, limits[0], counts["login-pair"], ip_address)
         raise NotAuthenticated(N_("Wrong email or password."))
-    session.exec(delete(LoginFailure).where(LoginFailure.email == email))
+    return _after_success(session, user, limits, new_hash, now)
+
+
+def _after_failure(
+    session: Session, user: User | None, pair: throttle.Limit, count: throttle.Count, ip_address: str
+) -> None:
+    if user is None or pair.max_hits is None or count.hits < pair.max_hits:
+        return
+    # This attempt locked the account for this address: tell the owner, once per lock.
+    minutes = -(-int(pair.window.total_seconds()) // 60)
+    enqueue_after_commit(
+        session,
+        "market.deliver_notification",
+        user_id=user.id,
+        kind="login_blocked",
+        params={"address": ip_address, "count": count.hits, "minutes": minutes},
+        dedupe_key=f"login-blocked:{user.id}:{pair.key_hash[:16]}:{count.window_start.isoformat()}",
+    )
+    session.commit()
+
+
+def _after_success(
+    session: Session, user: User, limits: Sequence[throttle.Limit], new_hash: str | None, now: datetime
+) -> User:
+    pair, address, account = limits
+    throttle.forget(session, [pair, account])  # the owner is in: their counters start over
+    throttle.refund(session, [address])  # a success is not a failure
     if new_hash:
         user.password_hash = new_hash
     user.last_login_at = now
@@ -283,87 +369,30 @@ def authenticate(session: Session, email: str, password: str, ip_address: str) -
     return user
 
 
-# --- browser sessions -----------------------------------------------------------------------
+# Sessions and tokens live in market.credentials; these names stay for existing callers.
+start_session = credentials.start_session
+end_session = credentials.end_session
+issue_api_token = credentials.issue_api_token
+revoke_api_token = credentials.revoke_api_token
 
 
-def start_session(session: Session, user: User) -> str:
-    token = security.new_token("sess")
-    session.add(
-        UserSession(
-            token_hash=security.token_digest(token),
-            user_id=user.id,
-            expires_at=utcnow() + timedelta(days=get_settings().session_days),
-        )
-    )
-    session.commit()
-    return token
-
-
-def user_for_session(session: Session, token: str) -> User | None:
-    """The active user of a browser session token, or None."""
-    row = session.exec(
-        select(UserSession).where(UserSession.token_hash == security.token_digest(token))
-    ).first()
-    user = session.get(User, row.user_id) if row is not None and row.expires_at > utcnow() else None
-    return _end_read(session, user)
-
-
-def _end_read(session: Session, user: User | None) -> User | None:
-    # Every request looks its caller up first; ending that read here means whatever the
-    # request does next (argon2, rendering) never runs inside a transaction, which on
-    # SQLite would hold the write lock.
-    session.commit()
-    return user if user is not None and user.is_active else None
-
-
-def end_session(session: Session, token: str) -> None:
-    session.exec(delete(UserSession).where(UserSession.token_hash == security.token_digest(token)))
-    session.commit()
-
-
-# --- API tokens -----------------------------------------------------------------------------
-
-
-def issue_api_token(session: Session, user: User, name: str = "api") -> tuple[str, ApiToken]:
-    token = security.new_token("chs")
-    row = ApiToken(
-        token_hash=security.token_digest(token),
-        user_id=user.id,
-        name=name,
-        expires_at=utcnow() + timedelta(days=get_settings().api_token_days),
-    )
-    session.add(row)
-    session.commit()
-    return token, row
-
-
-def user_for_api_token(session: Session, token: str) -> User | None:
-    """The active user of an API token that is neither revoked nor expired, or None."""
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == security.token_digest(token))).first()
-    usable = row is not None and row.revoked_at is None and row.expires_at > utcnow()
-    user = session.get(User, row.user_id) if row is not None and usable else None
-    return _end_read(session, user)
-
-
-def revoke_api_token(session: Session, token: str) -> None:
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == security.token_digest(token))).first()
-    if row is not None and row.revoked_at is None:
-        row.revoked_at = utcnow()
-        session.add(row)
-        session.commit()
+def reauthenticate(
+    session: Session, credential: credentials.Credential, password: str, ip_address: str
+) -> None:
+    """The caller gave their password again (before a sensitive action): checked like a login,
+    with the same rate limits, and recorded on the session or token it came with."""
+    authenticate(session, credential.user.email, password, ip_address)
+    credentials.mark_reauthenticated(session, credential)
 
 
 def purge_expired_credentials(session: Session) -> int:
-    """Delete expired sessions and tokens and failures older than the window. Idempotent."""
+    """Delete sessions and tokens past their lifetime, and rate-limit counters past their
+    window. Idempotent."""
+    settings = get_settings()
     now = utcnow()
-    window = timedelta(seconds=get_settings().login_window_seconds)
-    removed = 0
-    for statement in (
-        delete(UserSession).where(UserSession.expires_at <= now),
-        delete(ApiToken).where(ApiToken.expires_at <= now),
-        delete(LoginFailure).where(LoginFailure.failed_at <= now - window),
-    ):
-        removed += session.exec(statement).rowcount or 0
+    longest_window = max(settings.login_window_seconds, settings.registration_window_seconds)
+    removed = credentials.purge(session, now)
+    removed += throttle.purge(session, now - timedelta(seconds=longest_window), now)
     session.commit()
     return removed
 
@@ -373,7 +402,7 @@ def create_operator(session: Session, *, email: str, full_name: str, password: s
     email = normalize_email(email)
     data = Registration.model_validate({"email": email, "password": password, "full_name": full_name})
     _check_password_quality(data.password, email)
-    password_hash = security.hash_password(data.password)
+    password_hash = _hash_new_password(session, data.password, None)
     _ensure_email_free(session, email)
     user = User(email=email, full_name=data.full_name, password_hash=password_hash, role=Role.OPERATOR)
     with _committed_unless_taken(session):
