@@ -29,13 +29,24 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (Redis mode only).")] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
 ) -> None:
-    """Run the web app. Without CHOSO_REDIS_URL it also runs jobs and the schedule in process."""
+    """Run the web app. Without CHOSO_REDIS_URL it also runs jobs and the schedule in process.
+
+    X-Forwarded-For/-Proto are believed only from CHOSO_TRUSTED_PROXIES (none by default)."""
     import uvicorn
 
-    from choso.settings import get_settings
+    from choso.settings import LOOPBACK_HOSTS, get_settings
 
-    if get_settings().embedded_jobs and workers != 1:
+    settings = get_settings()
+    if settings.embedded_jobs and workers != 1:
         raise typer.BadParameter("embedded mode runs jobs in process: use one worker, or set CHOSO_REDIS_URL")
+    if host not in LOOPBACK_HOSTS and settings.cookies_secure_by_default is None:
+        logging.getLogger(__name__).warning(
+            "serving on %s with CHOSO_PUBLIC_URL=%s: cookies are Secure only on HTTPS requests; "
+            "set CHOSO_PUBLIC_URL to the https:// address people use",
+            host,
+            settings.public_url,
+        )
+    trusted = settings.trusted_proxies.strip()
     uvicorn.run(
         "web.app:create_app",
         factory=True,
@@ -43,7 +54,9 @@ def serve(
         port=port,
         workers=workers,
         reload=reload,
-        proxy_headers=True,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        server_header=False,  # no "server: uvicorn" advertised
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from choso.errors import DomainError
 from choso.i18n import N_, gettext_
-from web.deps import LoginRequired
-from web.pages.common import render
+from web.deps import LoginRequired, PageReauthenticationRequired
+from web.pages.common import render, safe_next
 from web.validation import describe_errors
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,27 @@ def error_response(
 
 async def _domain_error(request: Request, exc: DomainError) -> Response:
     if isinstance(exc, LoginRequired) and not wants_json(request):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return RedirectResponse(f"/login?next={quote(_this_page(request))}", status_code=303)
+    if isinstance(exc, PageReauthenticationRequired) and not wants_json(request):
+        return _ask_for_password(request, exc)
     message = exc.translated()
     return error_response(request, exc.status_code, exc.code, message, field=exc.field, headers=exc.headers)
+
+
+def _this_page(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _ask_for_password(request: Request, exc: DomainError) -> Response:
+    """A page view goes to the re-authentication page and comes back; a form sent without a
+    recent password gets that page at once (401), returning to the page the form was on."""
+    if request.method in ("GET", "HEAD"):
+        return RedirectResponse(f"/reauth?next={quote(_this_page(request))}", status_code=303)
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc == request.url.netloc
+    target = safe_next(referer.path + (f"?{referer.query}" if referer.query else "") if same_site else None)
+    context = {"next": target, "error": exc.translated()}
+    return render(request, "reauth.html", context, status=401)
 
 
 def status_error(

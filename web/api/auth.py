@@ -6,18 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from market import parties
+from market import credentials, parties
 from market.models import Organisation, User
-from web.api.schemas import TokenOut, TokenRequest, UserOut
-from web.deps import DB, api_user, bearer_token, client_ip
+from web.api.schemas import ReauthRequest, TokenOut, TokenRequest, UserOut
+from web.deps import DB, api_user, bearer_token, caller_credential, client_ip
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/register", status_code=201, response_model=UserOut)
-def register(data: parties.Registration, session: DB) -> UserOut:
-    """Open a buyer or producer account (a producer gives its business and tax code)."""
-    user = parties.register(session, data)
+def register(data: parties.Registration, request: Request, session: DB) -> UserOut:
+    """Open a buyer or producer account (a producer gives its business and tax code).
+    Rate-limited per client address (429 with Retry-After)."""
+    user = parties.register(session, data, client_ip=client_ip(request))
     organisation = session.get(Organisation, user.organisation_id) if user.organisation_id else None
     return UserOut.of(user, organisation)
 
@@ -26,7 +27,7 @@ def register(data: parties.Registration, session: DB) -> UserOut:
 def issue_token(data: TokenRequest, request: Request, session: DB) -> TokenOut:
     """Exchange email and password for a bearer token (rate-limited like the login page)."""
     user = parties.authenticate(session, data.email, data.password, client_ip(request))
-    token, row = parties.issue_api_token(session, user, data.name)
+    token, row = credentials.issue_api_token(session, user, data.name)
     return TokenOut(access_token=token, expires_at=row.expires_at)
 
 
@@ -35,5 +36,18 @@ def revoke_token(request: Request, session: DB, _user: Annotated[User, Depends(a
     """Revoke the token this request was made with."""
     token = bearer_token(request)
     if token:
-        parties.revoke_api_token(session, token)
+        credentials.revoke_api_token(session, token)
+    return Response(status_code=204)
+
+
+@router.post("/reauthenticate", status_code=204)
+def reauthenticate(
+    data: ReauthRequest, request: Request, session: DB, _user: Annotated[User, Depends(api_user)]
+) -> Response:
+    """Give the password again for the token this request was made with. Sensitive actions
+    (bank accounts, payouts, refunds) accept a token only within CHOSO_REAUTH_MINUTES of its
+    issue or of this call; otherwise they answer 401 `reauthentication_required` with
+    `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470).
+    Rate-limited like a login."""
+    parties.reauthenticate(session, caller_credential(request), data.password, client_ip(request))
     return Response(status_code=204)

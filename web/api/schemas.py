@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from choso.text import SafeText
-from market.models import Organisation, Product, Role, User
+from market.models import ApiToken, Organisation, Product, Role, User, UserSession
 from market.places import describe
 from market.taxcode import format_tax_code
 
@@ -62,10 +62,49 @@ class TokenRequest(BaseModel):
     name: SafeText = Field(default="api", min_length=1, max_length=80)
 
 
+class ReauthRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=1024)
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_at: datetime
+
+
+class SessionOut(BaseModel):
+    """One of the caller's browser sessions."""
+
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime = Field(description="The latest it can last; idleness ends it sooner.")
+    ip_address: str
+    user_agent: str
+
+    @classmethod
+    def of(cls, row: UserSession) -> SessionOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class ApiTokenOut(BaseModel):
+    """One of the caller's API tokens (never the token itself)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime = Field(description="The latest it can last; idleness ends it sooner.")
+    current: bool = Field(description="The token this request was made with.")
+
+    @classmethod
+    def of(cls, row: ApiToken, current_id: int) -> ApiTokenOut:
+        fields = {
+            name: getattr(row, name) for name in ("id", "name", "created_at", "last_used_at", "expires_at")
+        }
+        return cls(**fields, current=row.id == current_id)
 
 
 class NotificationOut(BaseModel):
@@ -85,6 +124,9 @@ class ProductOut(BaseModel):
     price_vnd: int
     stock: int
     ocop_stars: int | None
+    version: int = Field(
+        description="Changes with every change; the ETag. Send it as If-Match to set `stock`."
+    )
     producer: OrganisationOut
 
     @classmethod

@@ -11,11 +11,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from choso.errors import DomainError
-from market import notifications, parties
+from market import credentials, notifications, parties
 from market.models import Organisation, Product, Role, User
 from market.places import THANH_HOA, describe, wards_of
 from market.taxcode import format_tax_code
-from web.deps import DB, page_role, page_user
+from web.deps import DB, ObjectId, caller_credential, page_role, page_user
 from web.pages.common import form_errors_from, form_text, render
 
 router = APIRouter()
@@ -38,6 +38,37 @@ def account(request: Request, session: DB, user: Annotated[User, Depends(page_us
             "notifications": [(n, notifications.render(n)) for n in items],
         },
     )
+
+
+@router.get("/account/security", response_class=HTMLResponse)
+def account_security(
+    request: Request, session: DB, user: Annotated[User, Depends(page_user)]
+) -> HTMLResponse:
+    """The user's browser sessions and API tokens, each of which can be ended here."""
+    context = {
+        "sessions": credentials.list_sessions(session, user),
+        "tokens": credentials.list_tokens(session, user),
+        "current_session_id": caller_credential(request).id,
+    }
+    return render(request, "account_security.html", context)
+
+
+@router.post("/account/sessions/{session_id}/end")
+def end_session(session_id: ObjectId, session: DB, user: Annotated[User, Depends(page_user)]) -> Response:
+    credentials.revoke_session(session, user, session_id)
+    return RedirectResponse("/account/security", status_code=303)
+
+
+@router.post("/account/sessions/end-others")
+def end_other_sessions(request: Request, session: DB, user: Annotated[User, Depends(page_user)]) -> Response:
+    credentials.end_other_sessions(session, user, keep_id=caller_credential(request).id)
+    return RedirectResponse("/account/security", status_code=303)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(token_id: ObjectId, session: DB, user: Annotated[User, Depends(page_user)]) -> Response:
+    credentials.revoke_token(session, user, token_id)
+    return RedirectResponse("/account/security", status_code=303)
 
 
 def _operator_context(session: DB) -> dict[str, object]:

@@ -25,7 +25,7 @@ def render(
 ) -> HTMLResponse:
     base = {
         "user": getattr(request.state, "user", None),
-        "csrf_token": csrf_token_for(request.state.csrf_seed),
+        "csrf_token": csrf_token_for(request),
     }
     return templates.TemplateResponse(
         request, template, {**base, **(context or {})}, status_code=status, headers=headers
@@ -64,3 +64,9 @@ def form_text(form: Any, name: str, max_length: int = 1000) -> str:
     """A form field as text: no browser sends control characters in a form, so they go."""
     value = form.get(name)
     return strip_control_characters(value).strip()[:max_length] if isinstance(value, str) else ""
+
+
+def form_password(form: Any, name: str) -> str:
+    """A password exactly as typed, as the API takes it: spaces count, nothing is stripped."""
+    value = form.get(name)
+    return value[:1024] if isinstance(value, str) else ""

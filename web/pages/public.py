@@ -59,8 +59,8 @@ def product_detail(product_id: ObjectId, request: Request, session: DB, viewer: 
 
 
 @router.get("/lang/{locale}")
-def switch_language(locale: str, next: str | None = None) -> RedirectResponse:
+def switch_language(request: Request, locale: str, next: str | None = None) -> RedirectResponse:
     response = RedirectResponse(safe_next(next, default="/"), status_code=303)
     if locale in SUPPORTED_LOCALES:
-        set_cookie(response, LOCALE_COOKIE, locale, max_age=LOCALE_COOKIE_SECONDS)
+        set_cookie(request, response, LOCALE_COOKIE, locale, max_age=LOCALE_COOKIE_SECONDS)
     return response
