@@ -10,6 +10,7 @@ origin these pages allow for images; without tiles or scripts the latitude/longi
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -161,7 +162,14 @@ def _form_page(
 
 @router.get("/posts/new", response_class=HTMLResponse)
 def new_post_page(request: Request, session: DB, user: Poster) -> HTMLResponse:
-    return _form_page(request, session, user, values={"grade": "2", "unit": "kg"}, errors={})
+    today = posts.local_today()
+    values = {
+        "grade": "2",
+        "unit": "kg",
+        "window_from": str(today),
+        "window_to": str(today + timedelta(days=7)),
+    }
+    return _form_page(request, session, user, values=values, errors={})
 
 
 @router.post("/posts", response_class=HTMLResponse)
