@@ -19,6 +19,7 @@ exceptions or a balance difference.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from sqlmodel import Session, col, func, select
 
 from choso.db import insert_ignore, utcnow
 from choso.i18n import format_vnd
-from market.models import Role, User
+from market.models import Organisation, Role, User
 from payments import ledger
 from payments.models import BankAccount, Payment, PaymentStatus, SuspenseItem, SuspenseStatus
 from payments.statement_import import PROVIDER, local_day_bounds, local_today, notify
@@ -36,7 +37,7 @@ from payments.statement_models import (
     StatementLine,
     StatementStatus,
 )
-from payments.statements import get_account_for
+from payments.statements import accounts_for, get_account_for
 
 COUNTED = (PaymentStatus.SETTLED, PaymentStatus.REFUND_DUE, PaymentStatus.REFUNDED)
 
@@ -237,3 +238,46 @@ def latest_reports(session: Session, user: User, *, limit: int = 100) -> list[Re
             return []
         query = query.where(ReconciliationReport.organisation_id == user.organisation_id)
     return list(session.exec(query.limit(limit)))
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    """One bank account on the reconciliation page: whose it is, its last statement and report."""
+
+    account: BankAccount
+    owner: str  # the organisation's name; "" for the platform's own accounts
+    statement: BankStatement | None
+    report: ReconciliationReport | None
+
+
+def overview(session: Session, user: User) -> list[AccountOverview]:
+    """The bank accounts ``user`` reconciles, each with its latest statement and daily report."""
+    accounts = accounts_for(session, user)
+    ids = [a.id or 0 for a in accounts]
+    last_statement = (
+        select(func.max(BankStatement.id))
+        .where(col(BankStatement.bank_account_id).in_(ids))
+        .group_by(col(BankStatement.bank_account_id))
+    )
+    statements = {
+        s.bank_account_id: s
+        for s in session.exec(select(BankStatement).where(col(BankStatement.id).in_(last_statement)))
+    }
+    last_report = (
+        select(func.max(ReconciliationReport.id))
+        .where(col(ReconciliationReport.bank_account_id).in_(ids))
+        .group_by(col(ReconciliationReport.bank_account_id))
+    )
+    latest = select(ReconciliationReport).where(col(ReconciliationReport.id).in_(last_report))
+    reports = {r.bank_account_id: r for r in session.exec(latest)}
+    names = dict(
+        session.exec(
+            select(Organisation.id, Organisation.name).where(
+                col(Organisation.id).in_({a.organisation_id for a in accounts if a.organisation_id})
+            )
+        ).all()
+    )
+    return [
+        AccountOverview(a, names.get(a.organisation_id, ""), statements.get(a.id or 0), reports.get(a.id))
+        for a in accounts
+    ]

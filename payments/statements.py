@@ -27,7 +27,7 @@ from choso.i18n import N_
 from choso.jobs import enqueue_after_commit
 from market.models import Role, User
 from payments import requests
-from payments.models import BankAccount, PaymentRequest, SuspenseItem
+from payments.models import BankAccount, Payment, PaymentRequest, SuspenseItem
 from payments.recon.formats import FORMATS
 from payments.statement_models import MAX_STATEMENT_BYTES, BankStatement, StatementLine, StatementStatus
 
@@ -104,6 +104,14 @@ def list_lines(
         select(StatementLine).where(*where).order_by(col(StatementLine.position)).limit(limit).offset(offset)
     )
     return list(rows), int(total)
+
+
+def statement_of_line(session: Session, user: User, line_id: int) -> int:
+    """The statement a line belongs to, if ``user`` may see it (else NotFound)."""
+    line = session.get(StatementLine, line_id)
+    if line is None:
+        raise NotFound(N_("No such statement line."))
+    return get_statement_for(session, user, line.statement_id).id or 0
 
 
 # --- receiving a file ---------------------------------------------------------------------------
@@ -188,17 +196,19 @@ def _clean_filename(name: str) -> str:
 
 @dataclass(frozen=True)
 class Review:
-    """A line waiting for a person: its suspense item (if its payment is in suspense) and the
-    request the matcher suggests."""
+    """Where a line's money went: its payment, that payment's suspense item (the review queue)
+    if it has one, and the request the matcher suggests."""
 
     line: StatementLine
+    payment: Payment | None
     item: SuspenseItem | None
     suggested: PaymentRequest | None
 
 
 def reviews(session: Session, lines: list[StatementLine]) -> dict[int, Review]:
-    """Line id → its review state, for the lines shown on a page."""
+    """Line id → its review state, for the lines shown on a page (three queries in all)."""
     payment_ids = [line.payment_id for line in lines if line.payment_id]
+    payments = {p.id: p for p in session.exec(select(Payment).where(col(Payment.id).in_(payment_ids)))}
     items = {
         item.payment_id: item
         for item in session.exec(select(SuspenseItem).where(col(SuspenseItem.payment_id).in_(payment_ids)))
@@ -210,7 +220,10 @@ def reviews(session: Session, lines: list[StatementLine]) -> dict[int, Review]:
     }
     return {
         line.id or 0: Review(
-            line, items.get(line.payment_id or 0), suggested.get(line.suggested_request_id or 0)
+            line,
+            payments.get(line.payment_id),
+            items.get(line.payment_id or 0),
+            suggested.get(line.suggested_request_id or 0),
         )
         for line in lines
     }

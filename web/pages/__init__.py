@@ -3,10 +3,10 @@
 from fastapi import APIRouter, Depends
 
 from web.deps import csrf_protect
-from web.pages import account, auth, cards, fees, matching, payments, public, shop
+from web.pages import account, auth, cards, fees, matching, payments, public, reconciliation, shop
 
 router = APIRouter(dependencies=[Depends(csrf_protect)], include_in_schema=False)
-for module in (public, auth, account, payments, cards, fees, shop, matching):
+for module in (public, auth, account, payments, cards, fees, shop, reconciliation, matching):
     router.include_router(module.router)
 
 # Operations (issue 12): dashboards, the audit log, pilots, open data.
