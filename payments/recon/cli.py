@@ -3,7 +3,9 @@
 ``choso recon match STATEMENT --expected EXPECTED.csv [--format ...] [--out FILE]`` prints JSON
 Lines (see payments.recon.output) and exits 0; a statement or expected file that cannot be read
 exits 2 with the line and the reason on stderr. ``choso recon generate`` writes a realistic
-messy statement (generic CSV and CAMT.053), its EXPECTED.csv and the truth.
+messy statement (generic CSV and CAMT.053), its EXPECTED.csv and the truth. ``choso recon
+import STATEMENT --account ID`` stores a bank account's statement and imports it into the
+database now (payments.statement_import): exit 0 imported, 2 unreadable (reason on stderr).
 """
 
 from __future__ import annotations
@@ -108,3 +110,56 @@ def generate(
     (out_dir / "expected.csv").write_bytes(write_expected(generated.expected))
     (out_dir / "truth.jsonl").write_bytes(write_truth(generated))
     typer.echo(f"{lines} lines, {len(generated.expected)} expected payments → {out_dir}")
+
+
+@app.command("import")
+def import_statement(
+    statement: Annotated[Path, typer.Argument(help="Bank statement: CAMT.053, MT940, CSV or XLSX.")],
+    account: Annotated[int, typer.Option(min=1, help="The bank account's id in Chợ Số.")],
+    format: Annotated[str, typer.Option(help="auto, camt053, mt940, csv, vietcombank or bidv.")] = "auto",
+) -> None:
+    """Store a bank account's statement and import it now (database): lines decided, credits
+    settled, balance compared. Prints the result as JSON; exit 2 if the file cannot be read."""
+    import json
+
+    from choso.db import session_scope
+    from choso.errors import DomainError
+    from payments import statement_import, statements
+    from payments.recon.errors import StatementError
+    from payments.recon.formats import FORMATS, read_statement
+    from payments.statement_models import BankStatement
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        data = statement.read_bytes()
+        read_statement(data, format)
+    except OSError as error:
+        raise _fail(statement, OSError(error.strerror)) from None
+    except (StatementError, ValueError) as error:
+        raise _fail(statement, error) from None
+    with session_scope() as session:
+        try:
+            stored, new = statements.submit(
+                session, None, account, data, filename=statement.name, format=format, source="cli",
+                queue=False,
+            )  # fmt: skip
+        except DomainError as error:
+            typer.echo(f"error: {error.message}", err=True)
+            raise typer.Exit(2 if error.status_code == 422 else 1) from None
+    statement_import.run_import(stored.id or 0)  # the job's own code, in this process
+    with session_scope() as session:
+        stored = session.get_one(BankStatement, stored.id)
+    summary = {
+        "statement": stored.id,
+        "new": new,
+        "status": stored.status,
+        "counts": stored.counts,
+        "closing_balance_vnd": stored.closing_balance_vnd,
+        "ledger_balance_vnd": stored.ledger_balance_vnd,
+        "balance_difference_vnd": stored.balance_difference_vnd,
+    }
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+    if stored.status == "failed":
+        typer.echo(f"error: {statement}: {stored.error}", err=True)
+        raise typer.Exit(2)

@@ -236,8 +236,13 @@ class _NameIndex:
 
     Only payments with an amount that some open line has, a payer name of two words or more,
     and nothing received by rule 1 are indexed; names are folded in one pass over their joined
-    text (C speed). A line's words are looked up as given names, and the three words before each
-    hit as the family name (names have two to four words).
+    text (C speed).
+
+    A name fits a line when a run of the line's words (memo or counterparty) begins with the
+    payer's family name, ends with the given name, has one word more or less than the name
+    (a missing or extra middle name) and reaches ``name_threshold`` with rapidfuzz's ratio.
+    Anchoring on family and given name means that shared family and middle names, which are few
+    in Vietnam, never make two different people look alike.
     """
 
     def __init__(self, book: dict[str, ExpectedPayment], received: dict[str, int], amounts: set[int]) -> None:
@@ -249,40 +254,42 @@ class _NameIndex:
         joined = "\n".join(" ".join(payment.payer_name.split()) for payment in pool)
         folded = _NOT_ALNUM_LINES.sub(" ", fold_upper(joined)).split("\n") if pool else []
         self.amounts = {payment.amount_vnd for payment in pool}
-        self.by_given: dict[tuple[int, str], dict[str, list[tuple[ExpectedPayment, list[str]]]]] = {}
+        self.by_given: dict[tuple[int, str], dict[str, list[tuple[ExpectedPayment, str, int]]]] = {}
         for payment, name in zip(pool, folded, strict=True):
             tokens = name.split()
             if len(tokens) >= 2:
                 by_family = self.by_given.setdefault((payment.amount_vnd, tokens[-1]), {})
-                by_family.setdefault(tokens[0], []).append((payment, tokens))
+                by_family.setdefault(tokens[0], []).append((payment, " ".join(tokens), len(tokens)))
 
     def candidates(self, line: StatementLine, policy: Policy) -> dict[str, float]:
-        """References whose payer fits this line, with their name score."""
-        memo = _words(line.memo)
-        counterparty = _words(line.counterparty_name)
+        """References whose payer fits this line, with their name score (0-100)."""
+        amount = line.amount_vnd
         earliest_due = line.booked_on - timedelta(days=policy.days_after_due)
         latest_due = line.booked_on + timedelta(days=policy.days_before_due)
         scored: dict[str, float] = {}
-        for payment, name in self._named_in(line.amount_vnd, memo) + self._named_in(
-            line.amount_vnd, counterparty
-        ):
-            due = payment.due_date
-            if due is not None and not earliest_due <= due <= latest_due:
-                continue
-            score = max(name_similarity(name, counterparty), name_similarity(name, memo))
-            if score >= policy.name_threshold:
-                scored[payment.reference] = max(score, scored.get(payment.reference, 0.0))
+        ratios: dict[tuple[str, str], float] = {}  # many payers share a name: score it once
+        for words in (_words(line.memo), _words(line.counterparty_name)):
+            for end, given in enumerate(words):
+                by_family = self.by_given.get((amount, given))
+                if by_family is None:
+                    continue
+                for start in range(max(0, end - 3), end):
+                    group = by_family.get(words[start])
+                    if not group:
+                        continue
+                    window, size = " ".join(words[start : end + 1]), end - start + 1
+                    for payment, name, name_size in group:
+                        due = payment.due_date
+                        if abs(size - name_size) > 1 or (
+                            due is not None and not earliest_due <= due <= latest_due
+                        ):
+                            continue
+                        ratio = ratios.get((name, window))
+                        if ratio is None:
+                            ratio = ratios[(name, window)] = fuzz.ratio(name, window)
+                        if ratio >= policy.name_threshold and ratio > scored.get(payment.reference, 0.0):
+                            scored[payment.reference] = ratio
         return scored
-
-    def _named_in(self, amount: int, words: list[str]) -> list[tuple[ExpectedPayment, list[str]]]:
-        found: list[tuple[ExpectedPayment, list[str]]] = []
-        for position, word in enumerate(words):
-            by_family = self.by_given.get((amount, word))
-            if by_family is None:
-                continue
-            for family in words[max(0, position - 3) : position]:
-                found.extend(by_family.get(family, ()))
-        return found
 
 
 def _words(text: str) -> list[str]:
@@ -292,23 +299,3 @@ def _words(text: str) -> list[str]:
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _NOT_ALNUM_LINES = re.compile(r"[^0-9A-Z\n]+")
-
-
-def name_similarity(name: list[str], text: list[str]) -> float:
-    """How well a payer's name (folded words) appears in a text's words, 0-100.
-
-    Only runs of words that begin with the payer's family name and end with the given name are
-    compared (one middle name more or less allowed), with rapidfuzz's ratio: shared family and
-    middle names, which are few in Vietnam, never make two different people look alike.
-    """
-    family, given, size = name[0], name[-1], len(name)
-    whole = ""
-    best = 0.0
-    for start, word in enumerate(text):
-        if word != family:
-            continue
-        for end in range(start + max(1, size - 2), min(len(text), start + size + 1)):
-            if text[end] == given:
-                whole = whole or " ".join(name)
-                best = max(best, fuzz.ratio(whole, " ".join(text[start : end + 1])))
-    return best
