@@ -144,8 +144,10 @@ def test_gettext_follows_the_current_locale(code: str, expected: str) -> None:
 
 def test_placeholders_are_filled_after_translation() -> None:
     with locale("vi"):
-        message = gettext_("Too many failed logins. Try again in %(minutes)s min.") % {"minutes": 5}
-    assert message == "Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau 5 phút."
+        message = gettext_("Too many failed logins from your address. Try again in %(minutes)s min.") % {
+            "minutes": 5
+        }
+    assert message == "Đăng nhập sai quá nhiều lần từ địa chỉ của bạn. Vui lòng thử lại sau 5 phút."
 
 
 def test_templates_render_in_the_current_locale() -> None:
