@@ -117,6 +117,18 @@ def test_a_linked_listing_sells_from_its_stock(client: TestClient, db: Session) 
     assert db.get_one(Order, made["order_id"]).stock_state == StockState.RESERVED
 
 
+def test_without_the_platforms_bank_account_the_second_acceptance_is_refused(
+    client: TestClient, db: Session
+) -> None:
+    farm, kitchen, _supply, _need, proposal = _one_proposal(client)  # no platform account to pay into
+    assert act(client, farm, proposal["id"], "accept").status_code == 200
+    refused = act(client, kitchen, proposal["id"], "accept")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "checkout_unavailable"
+    row = proposal_row(db, proposal["id"])
+    assert row.status == ProposalStatus.SELLER_ACCEPTED and row.order_id is None
+    assert db.exec(select(Order)).all() == []
+
+
 def test_a_decline_returns_the_quantity_to_the_next_round(client: TestClient, db: Session) -> None:
     farm, kitchen, supply, need, proposal = _one_proposal(client)
     assert act(client, farm, proposal["id"], "accept").status_code == 200
