@@ -55,6 +55,7 @@ from payments.recon.matcher import ExpectedBook, reconcile
 from payments.recon.text import fold_upper
 from payments.reference import find_references
 from payments.statement_models import BankStatement, StatementLine, StatementStatus
+from payments.statements import IMPORT_TASK
 
 PROVIDER = "statement"  # Payment.provider of the payments a statement line records
 RECORDED = "recorded"  # the rule of a line whose transfer a webhook had already recorded
@@ -78,6 +79,24 @@ def run_import(statement_id: int) -> str:
         apply_pending(session, statement_id)
     with session_scope() as session:
         return finish(session, statement_id)
+
+
+def requeue_stale(session: Session, *, older_than: timedelta = STALE_AFTER) -> int:
+    """Queue again the imports not heard of for a while (a worker killed mid-way, a job lost by
+    the broker); harmless for one merely slow, since every phase skips what is done. Commits."""
+    stale = session.exec(
+        select(BankStatement.id)
+        .where(
+            col(BankStatement.status).in_([StatementStatus.QUEUED, StatementStatus.APPLYING]),
+            col(BankStatement.updated_at) <= utcnow() - older_than,
+        )
+        .order_by(col(BankStatement.id))
+        .limit(100)
+    ).all()
+    for statement_id in stale:
+        enqueue_after_commit(session, IMPORT_TASK, statement_id=statement_id)
+    session.commit()
+    return len(stale)
 
 
 # --- phase 1: decide ----------------------------------------------------------------------------

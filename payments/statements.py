@@ -127,9 +127,11 @@ def submit(
     format: str = "auto",
     source: str,
     actor: audit.Actor = audit.SYSTEM,
+    queue: bool = True,
 ) -> tuple[BankStatement, bool]:
-    """Store a statement file and queue its import; commits. The same bytes for the same
-    account return the statement stored first (``False``: nothing new)."""
+    """Store a statement file and queue its import (unless the caller imports it itself, as
+    the CLI does); commits. The same bytes for the same account return the statement stored
+    first (``False``: nothing new)."""
     account = get_account_for(session, user, account_id) if user else session.get(BankAccount, account_id)
     if account is None:
         raise NotFound(N_("No such bank account."))
@@ -170,7 +172,8 @@ def submit(
             object_id=new_id,
             after={"bank_account_id": account_id, "filename": statement.filename, "sha256": digest},
         )
-        enqueue_after_commit(session, IMPORT_TASK, statement_id=new_id)
+        if queue:
+            enqueue_after_commit(session, IMPORT_TASK, statement_id=new_id)
     session.commit()
     return statement, new_id is not None
 
