@@ -78,18 +78,21 @@ def _count(first, last, limit2, grade_ok, s_start, s_end, s_x, s_y, s_z, s_min, 
 
 @njit(cache=True, parallel=True)
 def enumerate_pairs(
-    grp_lo, grp_hi, grp_grade, cat_grp_lo, cat_grp_hi, s_order, s_phi, s_lam, s_cos, s_x, s_y, s_z, s_start,
+    grp_lo, grp_hi, grp_grade, grp_first, grp_last, cat_grp_lo, cat_grp_hi, s_order, s_phi, s_lam, s_cos, s_x,
+    s_y, s_z, s_start,
     s_end, s_min, d_cat, d_grade, d_start, d_end, d_phi, d_lam, d_cos, d_x, d_y, d_z, d_max, max_km, cat_rate,
     max_pairs,
 ):  # fmt: skip
     """Every compatible pair, as rows by demand: ``(indptr, supply index, value)``.
 
-    Supplies arrive sorted by (category, grade, latitude) and cut into groups of one category
-    and grade (``grp_*``); a demand scans the groups of its category with a high enough grade,
-    each within its latitude band. ``s_order`` maps back to the instance's order. A first pass
-    counts the pairs passing the cheap conditions (an upper bound), the second applies the exact
-    rule into that room, and the rows are then packed: 8 bytes a pair. Returns an ``indptr`` of
-    -1 without enumerating when the bound exceeds ``max_pairs`` (memory guard).
+    Supplies arrive sorted by (category, grade, week of their first day, latitude) and cut into
+    groups of one category, grade and week (``grp_*``, with the group's earliest first day and
+    latest last day); a demand scans the groups of its category with a high enough grade whose
+    days can meet its window, each within its latitude band. ``s_order`` maps back to the
+    instance's order. A first pass counts the pairs passing the cheap conditions (an upper
+    bound), the second applies the exact rule into that room, and the rows are then packed:
+    8 bytes a pair. Returns an ``indptr`` of -1 without enumerating when the bound exceeds
+    ``max_pairs`` (memory guard).
     """
     n_d = len(d_cat)
     bound = np.zeros(n_d + 1, dtype=np.int64)
@@ -98,8 +101,10 @@ def enumerate_pairs(
         limit2 = chord2_limit(max_km[d])
         count = 0
         for g in range(cat_grp_lo[d_cat[d]], cat_grp_hi[d_cat[d]]):
+            if grp_grade[g] < d_grade[d] or grp_first[g] > d_end[d] or grp_last[g] < d_start[d]:
+                continue
             first, last = _range(grp_lo[g], grp_hi[g], s_phi, d_phi[d], band)
-            grade_ok = grp_grade[g] >= d_grade[d]
+            grade_ok = True
             count += _count(first, last, limit2, grade_ok, s_start, s_end, s_x, s_y, s_z, s_min, d_start[d],
                             d_end[d], d_x[d], d_y[d], d_z[d], d_max[d])  # fmt: skip
         bound[d + 1] = count
@@ -115,7 +120,7 @@ def enumerate_pairs(
         rate = float(cat_rate[d_cat[d]])
         at = room[d]
         for g in range(cat_grp_lo[d_cat[d]], cat_grp_hi[d_cat[d]]):
-            if grp_grade[g] < d_grade[d]:
+            if grp_grade[g] < d_grade[d] or grp_first[g] > d_end[d] or grp_last[g] < d_start[d]:
                 continue
             first, last = _range(grp_lo[g], grp_hi[g], s_phi, d_phi[d], band)
             for j in range(first, last):

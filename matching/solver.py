@@ -91,34 +91,40 @@ class Pairs:
         return np.searchsorted(self.indptr, index, side="right") - 1
 
 
-def supply_groups(cols: Columns) -> tuple[I64, I64, I64, I64, I64, I64]:
-    """Supplies sorted by (category, grade, latitude), cut into groups of one category and grade.
+def supply_groups(cols: Columns) -> tuple[I64, ...]:
+    """Supplies sorted by (category, grade, week of first day, latitude), cut into groups of one
+    category, grade and week, so that a demand skips whole groups that cannot meet it.
 
-    Returns the order, each group's bounds and grade, and each category's range of groups.
+    Returns the order; each group's bounds, grade, earliest first and latest last day; and each
+    category's range of groups.
     """
     s = cols.supply
-    order = np.lexsort((s.phi, s.grade, s.cat))
-    cat, grade = s.cat[order], s.grade[order]
-    starts = np.flatnonzero(np.concatenate([[True], (cat[1:] != cat[:-1]) | (grade[1:] != grade[:-1])]))
-    grp_lo = starts
-    grp_hi = np.concatenate([starts[1:], [len(order)]])
+    week = s.start // 7
+    order = np.lexsort((s.phi, week, s.grade, s.cat))
+    cat, grade, week = s.cat[order], s.grade[order], week[order]
+    change = (cat[1:] != cat[:-1]) | (grade[1:] != grade[:-1]) | (week[1:] != week[:-1])
+    grp_lo = np.flatnonzero(np.concatenate([[True], change]))
+    grp_hi = np.concatenate([grp_lo[1:], [len(order)]])
+    grp_first = np.minimum.reduceat(s.start[order], grp_lo).astype(np.int64)
+    grp_last = np.maximum.reduceat(s.end[order], grp_lo).astype(np.int64)
     codes = np.arange(len(cols.categories))
     grp_cat = cat[grp_lo]
     cat_lo, cat_hi = np.searchsorted(grp_cat, codes, "left"), np.searchsorted(grp_cat, codes, "right")
-    return order, grp_lo, grp_hi, grade[grp_lo].astype(np.int64), cat_lo, cat_hi
+    return order, grp_lo, grp_hi, grade[grp_lo].astype(np.int64), grp_first, grp_last, cat_lo, cat_hi
 
 
 def compatible_pairs(cols: Columns) -> Pairs:
     s, d = cols.supply, cols.demand
     if not len(s) or not len(d):
         return Pairs(np.zeros(len(d) + 1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32))
-    order, grp_lo, grp_hi, grp_grade, cat_lo, cat_hi = supply_groups(cols)
-    xyz = s.xyz[order]
+    order, grp_lo, grp_hi, grp_grade, grp_first, grp_last, cat_lo, cat_hi = supply_groups(cols)
+    sorted_supply = (s.phi[order], s.lam[order], s.cos[order], *(s.xyz[order].T.copy()))
+    demand_xyz = tuple(d.xyz.T.copy())
     indptr, pair_s, pair_v = kernels.enumerate_pairs(
-        grp_lo, grp_hi, grp_grade, cat_lo, cat_hi, order.astype(np.int32), s.phi[order], s.lam[order],
-        s.cos[order], xyz[:, 0].copy(), xyz[:, 1].copy(), xyz[:, 2].copy(), s.start[order], s.end[order],
-        s.limit[order], d.cat, d.grade, d.start, d.end, d.phi, d.lam, d.cos, d.xyz[:, 0].copy(),
-        d.xyz[:, 1].copy(), d.xyz[:, 2].copy(), d.limit, cols.max_km, cols.cat_rate, MAX_PAIRS,
+        grp_lo, grp_hi, grp_grade, grp_first, grp_last, cat_lo, cat_hi, order.astype(np.int32),
+        *sorted_supply,
+        s.start[order], s.end[order], s.limit[order], d.cat, d.grade, d.start, d.end, d.phi, d.lam, d.cos,
+        *demand_xyz, d.limit, cols.max_km, cols.cat_rate, MAX_PAIRS,
     )  # fmt: skip
     if indptr[0] < 0:
         raise TooLarge(
