@@ -214,7 +214,7 @@ class _RowReader:
         self.indexes = tuple(columns.get(name, -1) for name in FIELDS)
         self.signed = "amount" in columns
         self.dates_cacheable = not layout.reference_in_date_cell
-        self.repeated: dict[str, str] = {}
+        self.repeated: dict[str, str] = {}  # one object for texts on every line (account, times)
 
     def is_summary(self, cells: Sequence[Any]) -> bool:
         """A totals or balance row (no date in the date column, a summary label somewhere)."""
@@ -223,10 +223,6 @@ class _RowReader:
             return False
         text = _header_key(" ".join(str(cell) for cell in cells if cell not in (None, "")))
         return any(word in text for word in _SUMMARY_WORDS) or not text
-
-    def shared(self, text: str) -> str:
-        """One string object for texts that repeat on every line (the account, times): memory."""
-        return self.repeated.setdefault(text, text)
 
     def amount(self, value: Any) -> int:
         if value is None or value == "":
@@ -281,16 +277,26 @@ class _RowReader:
                 amount_vnd = self.amount(amount)
         else:
             amount_vnd = abs(self.amount(credit)) - abs(self.amount(debit))
+        # Text cells stripped; only non-ASCII text goes through the NFC normaliser (inlined: speed).
+        memo, reference, name, account_of_other, account, time = [
+            ""
+            if value is None
+            else _clean(value)
+            if type(value) is not str or not value.isascii()
+            else value.strip()
+            for value in (memo, reference, name, account_of_other, account, time)
+        ]
+        repeated = self.repeated
         return StatementLine(
             position,
             booked_on,
             amount_vnd,
-            _clean(memo),
-            _clean(reference) or reference_in_date or None,
-            _clean(name),
-            _clean(account_of_other),
-            self.shared(_clean(account)) or self.statement.account,
-            self.shared(_clean(time)) or booked_time,
+            memo,
+            reference or reference_in_date or None,
+            name,
+            account_of_other,
+            repeated.setdefault(account, account) or self.statement.account,
+            repeated.setdefault(time, time) or booked_time,
         )
 
 
