@@ -11,10 +11,11 @@ from datetime import date
 
 from sqlmodel import Session, col, or_, select
 
-from choso import audit
+from choso import audit, pilots
 from choso.db import utcnow
 from choso.errors import Conflict, NotFound, PermissionDenied
 from choso.i18n import N_
+from fees import stats as fee_stats
 from fees.models import FeeAgencySettings, FeeService
 from fees.schemas import ServiceIn, SettingsIn
 from market.models import Organisation, OrganisationKind, Role, User
@@ -28,6 +29,20 @@ def officer_agency(user: User) -> int:
     if user.role != Role.AGENCY_OFFICER or user.organisation_id is None:
         raise PermissionDenied(N_("Your role does not allow this."))
     return user.organisation_id
+
+
+# Fee collection may be piloted (choso.pilots) by agency or by the agency's ward: outside a running
+# pilot an agency's public catalogue and new notices do not exist; notices already issued stay
+# payable and refundable.
+FEE_SERVICE = pilots.declare(
+    "fees.collection", N_("Public-service fee collection"), usage=fee_stats.fee_usage
+)
+
+
+def require_pilot(session: Session, agency_id: int) -> None:
+    agency = session.get(Organisation, agency_id)
+    ward = agency.ward_code if agency else None
+    pilots.require(session, FEE_SERVICE, pilots.Where.of(wards=[ward], organisations=[agency_id]))
 
 
 def get_agency(session: Session, agency_id: int) -> Organisation:
@@ -60,6 +75,7 @@ def get_service_for(session: Session, user: User | None, service_id: int) -> Fee
 def published_services(session: Session, agency_id: int, *, on: date | None = None) -> list[FeeService]:
     """The public catalogue of an agency: published entries in force on ``on`` (today)."""
     get_agency(session, agency_id)
+    require_pilot(session, agency_id)
     on = on or date.today()
     query = select(FeeService).where(
         FeeService.agency_id == agency_id,

@@ -38,7 +38,7 @@ from choso.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from choso.i18n import N_
 from choso.settings import get_settings
 from fees import identity
-from fees.catalogue import NOT_FOUND, get_agency, officer_agency, settings_of
+from fees.catalogue import NOT_FOUND, get_agency, officer_agency, require_pilot, settings_of
 from fees.models import FeeNotice, FeeNoticeLine, FeeService, NoticeStatus
 from fees.rules import Rule, RuleViolation, amount_for
 from fees.schemas import NoticeIn, ReceiptReplaceIn
@@ -125,6 +125,7 @@ def issue(
 ) -> FeeNotice:
     """Add a notice and its payment request to the caller's transaction (flush only)."""
     now = now or utcnow()
+    require_pilot(session, agency_id)
     today = now.astimezone(LOCAL).date()
     lines = [price_line(session, agency_id, line.service_id, line.quantity, today) for line in data.lines]
     accounts = {line.service.bank_account_id for line in lines}

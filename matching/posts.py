@@ -22,14 +22,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlmodel import Session, col, func, select
 
-from choso import audit
+from choso import audit, pilots
 from choso.db import utcnow
 from choso.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from choso.i18n import LOCALE_TIMEZONE, N_
 from choso.text import NameRules
 from market.catalog import CATEGORIES
 from market.models import Organisation, Product, Role, User
-from matching import locking
+from matching import locking, stats
 from matching.models import LocationSource, MarketPost, PostStatus, ProposalStatus, Side
 
 # Thanh Hóa's provincial centre (Hạc Thành ward): the point of a poster with no address point.
@@ -195,6 +195,14 @@ def list_posts_for(
 # --- creating and changing ------------------------------------------------------------------------
 
 
+def _require_pilot(session: Session, user: User) -> None:
+    organisation = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+    wards = [user.ward_code, organisation.ward_code if organisation else None]
+    pilots.require(
+        session, MARKET_SERVICE, pilots.Where.of(wards=wards, organisations=[user.organisation_id])
+    )
+
+
 def _default_point(session: Session, user: User) -> tuple[float, float, LocationSource, int | None]:
     if user.latitude is not None and user.longitude is not None:
         return user.latitude, user.longitude, LocationSource.USER, user.ward_code
@@ -218,8 +226,14 @@ def _linked_product(session: Session, user: User, data: PostIn) -> Product | Non
     return product
 
 
+# The matching market may be piloted (choso.pilots) by organisation or ward: outside a running
+# pilot nobody can post; what was posted and proposed before goes on (rounds, acceptance, orders).
+MARKET_SERVICE = pilots.declare("matching.market", N_("Matching market"), usage=stats.post_usage)
+
+
 def create_post(session: Session, user: User, data: PostIn, *, actor: audit.Actor) -> MarketPost:
     """A producer's supply post or a buyer's demand post (see the module's rules)."""
+    _require_pilot(session, user)
     if data.side != side_for(user):
         raise PermissionDenied(N_("Producers post supply and buyers post demand."))
     if data.category not in CATEGORIES:

@@ -29,12 +29,13 @@ from typing import Any, Protocol
 import stripe
 from sqlmodel import Session, col, select
 
-from choso.db import lock_rows, utcnow
+from choso import pilots
+from choso.db import lock_rows, new_session, utcnow
 from choso.errors import Conflict, DomainError, NotFound
 from choso.i18n import N_
 from choso.settings import get_settings
-from market.models import User
-from payments import requests
+from market.models import Organisation, User
+from payments import requests, stats
 from payments.errors import RequestNotOpen
 from payments.models import (
     CardAttempt,
@@ -303,11 +304,32 @@ def _checkout(attempt: CardAttempt, intent: IntentInfo | None) -> Checkout:
     return Checkout(attempt, intent, get_settings().stripe_publishable_key, stripe_js_url())
 
 
+# Card payments may be piloted (choso.pilots): a pilot's scope is the payee organisation, its ward,
+# or the payer's ward. Only starting a card payment asks; one under way always finishes.
+CARD_SERVICE = pilots.declare("payments.card", N_("Card payments"), usage=stats.card_usage)
+
+
+def pilot_place(session: Session, request: PaymentRequest) -> pilots.Where:
+    payee = session.get(Organisation, request.payee_organisation_id)
+    payer = session.get(User, request.payer_user_id) if request.payer_user_id else None
+    wards = [payee.ward_code if payee else None, payer.ward_code if payer else None]
+    return pilots.Where.of(wards=wards, organisations=[request.payee_organisation_id])
+
+
+def offered(request: PaymentRequest) -> bool:
+    """Whether the pay page offers a card for this request (configured, and not outside a pilot)."""
+    if not configured():
+        return False
+    with new_session(read_only=True) as session:
+        return pilots.available(session, CARD_SERVICE, pilot_place(session, request))
+
+
 def start_checkout(session: Session, user: User, request_id: int) -> Checkout:
     """An intent for what is still owed on the request: the payer's unfinished one if it still
     fits, else a new attempt. Commits; raises CardProcessorUnavailable with nothing charged."""
     processor = provider()
     request = requests.get_request_for(session, user, request_id)
+    pilots.require(session, CARD_SERVICE, pilot_place(session, request))
     _require_open(request)
     amount = request.outstanding_vnd
     reusable = session.exec(

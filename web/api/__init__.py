@@ -55,7 +55,7 @@ for module in (
     router.include_router(module.router)
 
 # Operations (issue 12): dashboards, the audit log, pilots, open data.
-from web.api import audit, dashboard, opendata  # noqa: E402
+from web.api import audit, dashboard, opendata, pilots  # noqa: E402
 
-for module in (dashboard, audit, opendata):
+for module in (dashboard, audit, opendata, pilots):
     router.include_router(module.router)

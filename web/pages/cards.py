@@ -35,6 +35,7 @@ from web.pages.common import render
 router = APIRouter()
 Viewer = Annotated[User, Depends(page_user)]
 templates.env.globals.setdefault("card_payments_enabled", cards.configured)
+templates.env.globals.setdefault("card_offered", cards.offered)  # configured, and not outside a pilot
 
 # Cards that the sandbox (localstripe, and Stripe's test mode) treats in a known way.
 TEST_CARDS = (
