@@ -10,7 +10,7 @@ for module in (public, auth, account, payments, cards, fees, shop, reconciliatio
     router.include_router(module.router)
 
 # Operations (issue 12): dashboards, the audit log, pilots, open data.
-from web.pages import audit_log, dashboard, opendata  # noqa: E402
+from web.pages import audit_log, dashboard, opendata, pilots  # noqa: E402
 
-for module in (dashboard, audit_log, opendata):
+for module in (dashboard, audit_log, opendata, pilots):
     router.include_router(module.router)
