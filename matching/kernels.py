@@ -164,15 +164,29 @@ def _offer(keys, ids, key, ident):
     ids[i] = ident
 
 
+@njit(cache=True, parallel=True)
+def blocking_counts(indptr, pair_s, pair_v, u, w):
+    """How many pairs of each demand have positive excess ``value − u[s] − w[d]`` (block)."""
+    n_d = len(indptr) - 1
+    counts = np.zeros(n_d, dtype=np.int64)
+    for d in prange(n_d):
+        count = 0
+        for p in range(indptr[d], indptr[d + 1]):
+            count += pair_v[p] - u[pair_s[p]] - w[d] > 0
+        counts[d] = count
+    return counts
+
+
 @njit(cache=True)
-def top_arcs(indptr, pair_s, pair_v, u, w, k, blocking_only):
+def top_arcs(indptr, pair_s, pair_v, u, w, k, blocking_only, rows):
     """The ``k`` pairs of largest excess ``value − u[s] − w[d]`` of every demand and every supply.
 
     ``u`` is each supply's price above its minimum, ``w`` each demand's price below its maximum,
     so the excess is how much a pair gains by trading at those prices (``P_d − p_s − t``): a
     demand's best pairs are its cheapest deliveries, a supply's its best net prices. With
-    ``blocking_only`` only pairs of positive excess (blocking pairs) are chosen. Returns
-    ``(number of blocking pairs, sorted unique chosen pair indices)``.
+    ``blocking_only`` only pairs of positive excess (blocking pairs) are chosen. Only demands
+    with ``rows[d]`` are scanned. Returns ``(number of blocking pairs, sorted unique chosen pair
+    indices)``.
     """
     n_d, n_s = len(indptr) - 1, len(u)
     top_v = np.full((n_s, k), np.iinfo(np.int64).min, dtype=np.int64)
@@ -182,6 +196,8 @@ def top_arcs(indptr, pair_s, pair_v, u, w, k, blocking_only):
     chosen = np.zeros(len(pair_s), dtype=np.bool_)
     blocking = 0
     for d in range(n_d):
+        if not rows[d]:
+            continue
         keys[:] = np.iinfo(np.int64).min
         ids[:] = -1
         for p in range(indptr[d], indptr[d + 1]):

@@ -199,7 +199,12 @@ def price_bounds(cols: Columns, arcs: Arcs, flows: I64, *, highest: bool) -> tup
 
 def _blocking(cols: Columns, pairs: Pairs, u: I64, w: I64) -> I64:
     """Pair indices that surpluses ``(u, w)`` leave blocking: the most blocking few per post."""
-    count, chosen = kernels.top_arcs(pairs.indptr, pairs.supply, pairs.value, u, w, ADDED_ARCS_PER_POST, True)
+    rows = kernels.blocking_counts(pairs.indptr, pairs.supply, pairs.value, u, w) > 0
+    if not rows.any():
+        return np.zeros(0, dtype=np.int64)
+    count, chosen = kernels.top_arcs(
+        pairs.indptr, pairs.supply, pairs.value, u, w, ADDED_ARCS_PER_POST, True, rows
+    )
     log.debug("%d pairs blocking, %d chosen", count, len(chosen))
     return chosen
 
@@ -232,7 +237,10 @@ def _initial_arcs(cols: Columns, pairs: Pairs) -> I64:
     level = price_levels(cols)
     u = np.maximum(0, level[cols.supply.cat] - cols.supply.limit)
     w = np.maximum(0, cols.demand.limit - level[cols.demand.cat])
-    _, chosen = kernels.top_arcs(pairs.indptr, pairs.supply, pairs.value, u, w, INITIAL_ARCS_PER_POST, False)
+    every = np.ones(len(cols.demand), dtype=np.bool_)
+    _, chosen = kernels.top_arcs(
+        pairs.indptr, pairs.supply, pairs.value, u, w, INITIAL_ARCS_PER_POST, False, every
+    )
     return chosen
 
 
