@@ -21,11 +21,16 @@ the average of two, is again a solution); and it is unique: it does not depend o
 several optimal matchings the flow solver returns.
 
 Scale (column generation). All compatible pairs are enumerated once (8 bytes each), but the
-flow is solved on a restricted set: the best few pairs of every post. The simplex potentials
-(prices) are then checked against every pair; the pairs they leave blocking join the set and
-the simplex continues from its previous basis, until none blocks: the potentials are then
-dual-feasible for the whole problem, which proves the flow optimal. ``H`` and ``L`` are
-refined the same way (a pair blocking them joins their constraint graph); the flow stays.
+flow is solved on a restricted set: every post's ten best pairs at its category's
+supply-meets-demand price level. Categories never trade with each other, so each has its own
+simplex, two at a time on two threads. The simplex potentials (prices) are then checked
+against every pair; the few most blocking pairs of each post join the set and each simplex
+continues from its previous basis, until none blocks: the potentials are then dual-feasible
+for the whole problem, which proves the flow optimal. ``H`` and ``L`` are refined the same way
+(a pair blocking them joins their constraint graph); the flow stays.
+
+Solving returns plain values (:class:`matching.result.Result`); ``solve_with_stats`` adds the
+figures (pairs, arcs, pivots, seconds per step) for logs and the benchmark.
 """
 
 from __future__ import annotations
