@@ -105,7 +105,8 @@ class StatementLine(SQLModel, table=True):
     counterparty_account: str = Field(default="", max_length=40)
     # SHA-256 of the bank transaction's identity; None on a line repeating an earlier one.
     dedupe_key: str | None = Field(default=None, max_length=64)
-    duplicate_of_id: int | None = Field(default=None, foreign_key="bank_statement_line.id")
+    # Indexed: without it every deleted line would scan the table for lines naming it.
+    duplicate_of_id: int | None = Field(default=None, foreign_key="bank_statement_line.id", index=True)
     category: str = Field(max_length=12, index=True)
     rule: str = Field(max_length=20)
     confidence: float = 0.0

@@ -158,6 +158,9 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_bank_statement_line_statement_id"), ["statement_id"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_bank_statement_line_duplicate_of_id"), ["duplicate_of_id"], unique=False
+        )
 
     op.create_table(
         "card_settlement_line",
@@ -204,6 +207,7 @@ def downgrade() -> None:
 
     op.drop_table("card_settlement_line")
     with op.batch_alter_table("bank_statement_line", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bank_statement_line_duplicate_of_id"))
         batch_op.drop_index(batch_op.f("ix_bank_statement_line_statement_id"))
         batch_op.drop_index(batch_op.f("ix_bank_statement_line_category"))
 
