@@ -312,7 +312,7 @@ _RULE_ONE = {Category.MATCHED, Category.UNDERPAID, Category.OVERPAID}
 
 
 def _truth(plan: list[_Planned], lines: list[StatementLine], book: dict[str, ExpectedPayment]) -> list[Truth]:
-    seen: set[object] = set()
+    seen: set[str] = set()
     rows: list[tuple[int, str, str | None, bool, bool]] = []  # index, kind, reference, recoverable, dup
     for index, (item, line) in enumerate(zip(plan, lines, strict=True)):
         key = line.dedup_key()

@@ -79,7 +79,7 @@ def reconcile(
     lines: Iterable[StatementLine],
     expected: Iterable[ExpectedPayment] | ExpectedBook,
     *,
-    seen: Collection[object] = (),
+    seen: Collection[str] = (),
     policy: Policy | None = None,
 ) -> Reconciliation:
     """Categorise every line (see the module rule); ``seen`` holds ``dedup_key()``s of earlier imports.
@@ -104,7 +104,7 @@ def reconcile(
 def _first_pass(
     lines: list[StatementLine],
     book: dict[str, ExpectedPayment],
-    seen: Collection[object],
+    seen: Collection[str],
     policy: Policy,
 ) -> tuple[list[_Outcome], dict[str, int], list[int]]:
     """Duplicates, money out and rule 1; returns the outcomes, rule-1 sums and lines left for rule 2."""
@@ -112,7 +112,7 @@ def _first_pass(
     append = outcomes.append
     received: dict[str, int] = defaultdict(int)
     open_lines: list[int] = []
-    first_position: dict[object, int] = {}
+    first_position: dict[str, int] = {}
     for index, line in enumerate(lines):
         key = line.dedup_key()
         if key in first_position or key in seen:

@@ -8,6 +8,7 @@ signed on statement lines (negative = money out).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -53,12 +54,19 @@ class StatementLine:
     account: str = ""  # the statement's own account
     booked_time: str | None = None  # "HH:MM[:SS]" when the bank gives a time
 
-    def dedup_key(self) -> tuple[object, ...]:
-        """Identity of the bank transaction: its bank reference, else account+amount+time+memo."""
+    def dedup_key(self) -> str:
+        """Identity of the bank transaction, as text a database can keep in a unique column.
+
+        The bank's reference (with account and amount) when there is one; otherwise a digest of
+        account + amount + booking date and time + memo (upper-cased, single-spaced).
+        """
         if self.bank_reference:
-            return (self.account, self.bank_reference, self.amount_vnd)
+            return f"{self.account}|{self.bank_reference}|{self.amount_vnd}"
         memo = " ".join(self.memo.split()).upper()
-        return (self.account, self.amount_vnd, self.booked_on, self.booked_time, memo)
+        fields = (
+            f"{self.account}|{self.amount_vnd}|{self.booked_on.isoformat()}|{self.booked_time or ''}|{memo}"
+        )
+        return "#" + hashlib.sha256(fields.encode()).hexdigest()[:40]
 
 
 @dataclass(slots=True)

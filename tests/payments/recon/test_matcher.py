@@ -60,6 +60,8 @@ def test_duplicates_by_bank_reference_by_fingerprint_and_from_earlier_imports() 
     assert categories[3] == (Category.DUPLICATE, Rule.FINGERPRINT, 3)
     assert categories[4][0] is Category.UNMATCHED
     assert result.received_vnd == {A: 100_000}
+    assert lines[0].dedup_key() == "|FT1|100000"  # text, for a unique column in the database
+    assert lines[2].dedup_key() == lines[3].dedup_key() != lines[4].dedup_key()
     later = reconcile([line(1, 100_000, A, "FT1")], expected, seen={lines[0].dedup_key()})
     assert (later.lines[0].category, later.lines[0].duplicate_of) == (Category.DUPLICATE, None)
 
