@@ -36,7 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
-from choso import domains
+from choso import domains, observability
 from choso.db import dispose_engine, get_engine, utcnow
 from choso.outbox import JobOutbox
 from choso.settings import Settings, get_settings
@@ -173,6 +173,7 @@ def enqueue_after_commit(session: Session, task_name: str, *args: Any, **kwargs:
     settings = get_settings()
     hold = timedelta(seconds=settings.outbox_lease_seconds) if settings.embedded_jobs else RELAY_GRACE
     now = utcnow()
+    kwargs = observability.carry(kwargs)  # the request id, restored in the job's logs
     row = JobOutbox(task=task_name, args=list(args), kwargs=kwargs, created_at=now, claimed_until=now + hold)
     session.add(row)
     session.info.setdefault(_PENDING_KEY, []).append((row, task_name, list(args), kwargs))

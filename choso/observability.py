@@ -37,6 +37,7 @@ from prometheus_client import Counter, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from sqlmodel import Field, SQLModel
 
+import choso.sandbox  # noqa: F401 - the worker's refusal of live card keys in a sandbox
 from choso.db import UTCDateTime, get_engine, utcnow
 
 log = logging.getLogger(__name__)

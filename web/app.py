@@ -14,11 +14,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from choso import jobs, migrate
+from choso import jobs, migrate, sandbox
 from choso.db import check_database
 from choso.i18n import current_locale, negotiate_locale
 from choso.settings import get_settings
-from web import api, pages, webhooks
+from web import api, metrics, pages, webhooks
 from web.api.schemas import HealthOut
 from web.bodylimit import BodySizeLimit, body_limit_for
 from web.deps import CSRF_COOKIE, cookies_secure, new_csrf_seed, read_cookie, set_cookie
@@ -146,6 +146,7 @@ def _database_status() -> str:
 
 
 def create_app() -> FastAPI:
+    sandbox.refuse_live_keys(get_settings())  # a sandbox never holds live card keys
     app = FastAPI(
         title="Chợ Số API",
         version="1",
@@ -183,4 +184,5 @@ def create_app() -> FastAPI:
         body = HealthOut(status="ok" if healthy else "degraded", database=database, broker=broker)
         return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
+    metrics.install(app)  # request ids, access log, /metrics (outermost middleware)
     return app

@@ -16,6 +16,7 @@ from choso.i18n import (
     gettext_,
     ngettext_,
 )
+from choso.settings import get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LOCALE_COOKIE = "choso_lang"
@@ -43,6 +44,7 @@ def _build_environment() -> Environment:
     env.globals["current_locale"] = current_locale.get
     env.globals["role_labels"] = ROLE_LABELS
     env.globals["kind_labels"] = KIND_LABELS
+    env.globals["sandbox_mode"] = lambda: get_settings().sandbox  # the banner of every page
     return env
 
 
