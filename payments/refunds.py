@@ -334,7 +334,9 @@ def submit_card_refund(session: Session, refund_id: int, *, now: datetime | None
         return _retry_later(session, refund_id, str(error) or "unavailable", now)
     except cards.ProviderRefused as error:
         return _give_up(session, refund_id, str(error))
-    outcome = apply_provider_refund(session, info)
+    # Its answer only says the processor took it: the refund posts on the processor's
+    # confirmation (its webhook, or the sync job's look), like every other report of it.
+    outcome = apply_provider_refund(session, info, confirms=False)
     session.commit()
     return outcome
 
@@ -432,9 +434,10 @@ def sync_card_refunds(session: Session, *, batch: int = 50) -> int:
     return settled
 
 
-def apply_provider_refund(session: Session, info: cards.RefundInfo) -> str:
-    """What the processor says of a refund (its answer, a webhook, a look). Flush only; a
-    final state is never left, so events in any order and any number of times act once."""
+def apply_provider_refund(session: Session, info: cards.RefundInfo, *, confirms: bool = True) -> str:
+    """What the processor says of a refund (a webhook, a look; its answer to the creation,
+    which does not ``confirm`` a success). Flush only; a final state is never left, so events
+    in any order and any number of times act once."""
     refund = _refund_for_provider(session, info)
     if refund is None:
         return f"refund {info.id} is not ours"
@@ -446,7 +449,7 @@ def apply_provider_refund(session: Session, info: cards.RefundInfo) -> str:
     if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
         return f"refund {refund.id} already {refund.status}"
     refund.provider_refund_id = info.id
-    if info.status == "succeeded":
+    if info.status == "succeeded" and confirms:
         complete(session, refund)
     elif info.status in ("failed", "canceled"):
         fail(session, refund, error=info.failure_reason or info.status)

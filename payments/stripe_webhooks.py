@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import stripe
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from choso.db import insert_ignore, utcnow
 from choso.errors import DomainError
@@ -71,19 +71,19 @@ def accept(session: Session, headers: Mapping[str, str], body: bytes) -> bool:
 
 
 def _store(session: Session, event_id: str, event: dict[str, Any]) -> bool:
-    insert_ignore(
+    """The event once; only its first delivery queues the job. (A job lost after that first
+    commit is published by the outbox relay, and an event left unprocessed is queued again
+    by the periodic requeue job: redeliveries, often many at once, need not add jobs.)"""
+    new_id = insert_ignore(
         session,
         WebhookEvent,
         {"source": SOURCE, "external_id": event_id, "payload": event, "received_at": utcnow(), "outcome": ""},
         conflict_columns=["source", "external_id"],
+        returning="id",
     )
-    stored = session.exec(
-        select(WebhookEvent).where(WebhookEvent.source == SOURCE, WebhookEvent.external_id == event_id)
-    ).one()
-    if stored.processed_at is not None:
+    if new_id is None:
         return False
-    # A redelivery of an event not processed yet is queued again: the job skips processed events.
-    enqueue_after_commit(session, PROCESS_TASK, event_id=stored.id)
+    enqueue_after_commit(session, PROCESS_TASK, event_id=new_id)
     return True
 
 
