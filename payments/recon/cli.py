@@ -62,17 +62,21 @@ def match(
     if format not in FORMATS:
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     layout = _layout(format, column or [])
-    # Millions of small acyclic records: the cycle collector would rescan them again and again
-    # (a good share of the run time) and find nothing; this process ends when the command does.
-    gc.disable()
+    # Millions of long-lived records: the cycle collector would rescan them again and again and
+    # find nothing. Frozen once loaded; collections are made rare while parsing (lxml's streaming
+    # parser leaves cyclic garbage, so they cannot stop), and stop during matching and writing.
+    gc.set_threshold(100_000, 50, 100)
     try:
         book = ExpectedBook(read_expected(expected.read_bytes()), validated=True)
     except (OSError, StatementError, ValueError) as error:
         raise _fail(expected, error) from None
+    gc.freeze()
     try:
         parsed = read_statement_file(statement, format, layout=layout)
     except StatementError as error:
         raise _fail(statement, error) from None
+    gc.freeze()
+    gc.disable()
     result = reconcile(parsed.lines, book)
     if out is None:
         write_jsonl(result, sys.stdout)
