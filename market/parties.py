@@ -293,6 +293,7 @@ def _password_gate() -> security.PasswordGate:
 
 @cache
 def _gate(slots: int, queue: int) -> security.PasswordGate:
+    security.return_hash_memory_promptly()  # else idle threads keep their hash buffers
     return security.PasswordGate(slots, queue)
 
 
