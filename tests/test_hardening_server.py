@@ -1,5 +1,5 @@
-"""Attacks on a real ``choso serve`` process: chunked bodies past the limit (issue 5 item 1),
-forged X-Forwarded-For (item 3), the server banner (item 7)."""
+"""Attacks on a real ``choso serve`` process: chunked bodies past the limit (issue 5 item 1;
+also in process), forged X-Forwarded-For (item 3), the server banner (item 7)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from choso.db import session_scope
 from choso.settings import get_settings
 from market import parties
 from tests.servers import Server, running_server, server_env
-from tests.support import PASSWORD
+from tests.support import PASSWORD, page_csrf
 
 MIB = 1024 * 1024
 
@@ -140,3 +141,23 @@ def test_trusted_proxy_forwarded_for_is_the_client(behind_proxy: Server, account
 
 def test_server_log_has_no_errors(server: Server, tmp_path: Path) -> None:
     assert "Traceback" not in server.log()
+
+
+def test_body_without_a_length_is_counted_in_process_too(client: TestClient) -> None:
+    def stream() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 65536  # 2.5 MiB, sent without Content-Length
+
+    response = client.post(
+        "/api/v1/auth/register", content=stream(), headers={"Content-Type": "application/json"}
+    )
+    assert "content-length" not in {name.lower() for name in response.request.headers}
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    token = page_csrf(client, "/login")
+    page = client.post(
+        "/login",
+        content=stream(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token},
+    )
+    assert page.status_code == 413
