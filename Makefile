@@ -46,7 +46,7 @@ format: install-dev
 # Re-extract translatable strings after changing templates or messages; then update the .po files.
 messages: install-dev
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k gettext_ -k ngettext_:1,2 --no-location --sort-output \
-		--project=choso -o web/translations/messages.pot choso market payments fees matching web
+		--project=choso -o web/translations/messages.pot choso market payments fees matching operations web
 	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -l vi \
 		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAPPING_FILE = ROOT / "babel.cfg"
 VI_PO = ROOT / "web" / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
 # The input directories of `pybabel extract` (see babel.cfg); its patterns are relative to each.
-SOURCE_DIRS = ("choso", "market", "payments", "fees", "matching", "web")
+SOURCE_DIRS = ("choso", "market", "payments", "fees", "matching", "operations", "web")
 
 # Python %-format conversions: %(name)s, %(count)d, %(ratio).2f, positional %s; "%%" is a literal "%".
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[#0 +-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
