@@ -9,13 +9,13 @@
     return;
   }
   const root = document.getElementById("card-payment");
-  if (!root || typeof Stripe === "undefined") {
+  const form = document.getElementById("card-form");
+  if (!root || !form || typeof Stripe === "undefined") {
     return;
   }
   const stripe = Stripe(root.dataset.publishableKey);
   const card = stripe.elements().create("card");
   card.mount("#card-element");
-  const form = document.getElementById("card-form");
   const button = form.querySelector("button");
   const message = document.getElementById("card-message");
 
@@ -48,6 +48,9 @@
       body: JSON.stringify({ payment_method: method }),
     });
     const result = await answer.json().catch(function () { return {}; });
+    if (answer.status === 402) {
+      window.location.reload();  // declined: the page offers another card
+    }
     if (!answer.ok) {
       throw new Error(result.message || root.dataset.failed);
     }
