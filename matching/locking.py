@@ -13,6 +13,7 @@ it from committed to filled. Everything flushes; the calling use case commits.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,9 @@ from choso.jobs import enqueue_after_commit
 from matching.models import LIVE_STATUSES, MarketPost, MatchProposal, PostStatus, ProposalStatus
 
 RETRIES = 5
+# Our UPDATEs are not evaluated against every object the session holds (SQLAlchemy's default,
+# which costs a scan of the identity map per statement): what is read again is refreshed.
+NO_SYNC = {"synchronize_session": False}
 
 
 def lock_posts(session: Session, post_ids: Iterable[int]) -> dict[int, MarketPost]:
@@ -87,13 +91,19 @@ def _add(session: Session, post_id: int, *, committed: int = 0, filled: int = 0)
         values["committed_quantity"] = col(MarketPost.committed_quantity) + committed
     if filled:
         values["filled_quantity"] = col(MarketPost.filled_quantity) + filled
-    session.exec(update(MarketPost).where(col(MarketPost.id) == post_id).values(**values))  # type: ignore[call-overload]
+    session.exec(
+        update(MarketPost).where(col(MarketPost.id) == post_id).values(**values), execution_options=NO_SYNC
+    )  # type: ignore[call-overload]
 
 
-def commit_quantity(session: Session, proposal: MatchProposal) -> None:
-    """A new proposal holds its quantity in both posts."""
-    _add(session, proposal.supply_post_id, committed=proposal.quantity)
-    _add(session, proposal.demand_post_id, committed=proposal.quantity)
+def commit_quantities(session: Session, proposals: Sequence[MatchProposal]) -> None:
+    """New proposals hold their quantities in their posts (one UPDATE per post, in id order)."""
+    held: dict[int, int] = defaultdict(int)
+    for proposal in proposals:
+        held[proposal.supply_post_id] += proposal.quantity
+        held[proposal.demand_post_id] += proposal.quantity
+    for post_id in sorted(held):
+        _add(session, post_id, committed=held[post_id])
 
 
 def close(
@@ -106,7 +116,8 @@ def close(
     changed = session.exec(
         update(MatchProposal)  # type: ignore[call-overload]
         .where(col(MatchProposal.id) == proposal.id, col(MatchProposal.status).in_(LIVE_STATUSES))
-        .values(status=status, closed_at=utcnow(), declined_by=declined_by)
+        .values(status=status, closed_at=utcnow(), declined_by=declined_by),
+        execution_options=NO_SYNC,
     ).rowcount
     if changed != 1:
         return False
@@ -131,7 +142,8 @@ def move_to_filled(session: Session, proposal: MatchProposal) -> None:
                 col(MarketPost.status) == PostStatus.OPEN,
                 col(MarketPost.filled_quantity) >= col(MarketPost.quantity),
             )
-            .values(status=PostStatus.FILLED)
+            .values(status=PostStatus.FILLED),
+            execution_options=NO_SYNC,
         )
 
 
@@ -141,7 +153,8 @@ def give_back_filled(session: Session, proposal: MatchProposal) -> None:
     marked = session.exec(
         update(MatchProposal)  # type: ignore[call-overload]
         .where(col(MatchProposal.id) == proposal.id, col(MatchProposal.returned_at).is_(None))
-        .values(returned_at=utcnow())
+        .values(returned_at=utcnow()),
+        execution_options=NO_SYNC,
     ).rowcount
     if marked != 1:
         return
@@ -150,7 +163,8 @@ def give_back_filled(session: Session, proposal: MatchProposal) -> None:
         session.exec(
             update(MarketPost)  # type: ignore[call-overload]
             .where(col(MarketPost.id) == post_id, col(MarketPost.status) == PostStatus.FILLED)
-            .values(status=PostStatus.OPEN)
+            .values(status=PostStatus.OPEN),
+            execution_options=NO_SYNC,
         )
     session.flush()
 

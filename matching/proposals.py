@@ -250,7 +250,8 @@ def _move(session: Session, proposal: MatchProposal, status: ProposalStatus, **v
     changed = session.exec(
         update(MatchProposal)  # type: ignore[call-overload]
         .where(col(MatchProposal.id) == proposal.id, col(MatchProposal.status) == proposal.status)
-        .values(status=status, **values)
+        .values(status=status, **values),
+        execution_options=locking.NO_SYNC,
     ).rowcount
     if changed != 1:  # pragma: no cover - the row lock makes this unreachable
         session.rollback()
@@ -281,7 +282,8 @@ def _listing_for(session: Session, supply: MarketPost) -> tuple[Product, bool]:
     session.add(listing)
     session.flush()
     session.exec(
-        update(MarketPost).where(col(MarketPost.id) == supply.id).values(sales_product_id=listing.id)  # type: ignore[call-overload]
+        update(MarketPost).where(col(MarketPost.id) == supply.id).values(sales_product_id=listing.id),  # type: ignore[call-overload]
+        execution_options=locking.NO_SYNC,
     )
     return listing, False
 
@@ -309,7 +311,8 @@ def _order(session: Session, proposal: MatchProposal, supply: MarketPost, demand
     )
     order = session.exec(select(Order).where(Order.checkout_id == record.id)).one()
     session.exec(
-        update(MatchProposal).where(col(MatchProposal.id) == proposal.id).values(order_id=order.id)  # type: ignore[call-overload]
+        update(MatchProposal).where(col(MatchProposal.id) == proposal.id).values(order_id=order.id),  # type: ignore[call-overload]
+        execution_options=locking.NO_SYNC,
     )
     locking.move_to_filled(session, proposal)
     session.flush()

@@ -216,14 +216,14 @@ def _propose(
             or not _unchanged(demand, snapshot, free, match.quantity)
         ):
             continue
-        proposal = _proposal(record, match, supply, demand, expires)
-        session.add(proposal)
-        session.flush()
-        locking.commit_quantity(session, proposal)
         free[supply.id or 0] -= match.quantity
         free[demand.id or 0] -= match.quantity
-        _notify_proposed(session, proposal, supply, record)
-        made.append(proposal)
+        made.append(_proposal(record, match, supply, demand, expires))
+    session.add_all(made)
+    session.flush()
+    locking.commit_quantities(session, made)
+    for proposal in made:
+        _notify_proposed(session, proposal, posts[proposal.supply_post_id], record)
     return made
 
 
@@ -310,7 +310,8 @@ def _mark_included(session: Session, record: ClearingRound, post_ids: list[int])
     for start in range(0, len(post_ids), 500):
         chunk = post_ids[start : start + 500]
         session.exec(
-            update(MarketPost).where(col(MarketPost.id).in_(chunk)).values(last_round_id=record.id)  # type: ignore[call-overload]
+            update(MarketPost).where(col(MarketPost.id).in_(chunk)).values(last_round_id=record.id),  # type: ignore[call-overload]
+            execution_options=locking.NO_SYNC,
         )
 
 

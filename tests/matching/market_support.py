@@ -28,24 +28,29 @@ class Party:
     organisation_id: int | None = None
 
 
+def _headers(user: User) -> dict[str, str]:
+    # Messages in English, so that assertions read them (a test checks the Vietnamese).
+    return {**bearer(user), "Accept-Language": "en"}
+
+
 def producer() -> Party:
     org, owner = factories.staff(OrganisationKind.PRODUCER)
-    return Party(owner, bearer(owner), org.id)
+    return Party(owner, _headers(owner), org.id)
 
 
 def buyer() -> Party:
     user = factories.user(Role.BUYER)
-    return Party(user, bearer(user))
+    return Party(user, _headers(user))
 
 
 def operator() -> Party:
     user = factories.user(Role.OPERATOR)
-    return Party(user, bearer(user))
+    return Party(user, _headers(user))
 
 
 def officer() -> Party:
     org, user = factories.staff(OrganisationKind.AGENCY)
-    return Party(user, bearer(user), org.id)
+    return Party(user, _headers(user), org.id)
 
 
 def days(start: int, end: int) -> tuple[str, str]:

@@ -108,7 +108,7 @@ def test_posting_answering_and_ordering_through_the_pages(
     made = _submit(seller, "/matching/posts/new", "/matching/posts", _supply_form())
     assert made.status_code == 303, made.text
     supply_url = made.headers["location"]
-    assert "No clearing round has run yet" in seller.get(supply_url).text
+    assert "Chưa có phiên khớp lệnh nào: chưa có giá tham khảo." in seller.get(supply_url).text
     made = _submit(chef, "/matching/posts/new", "/matching/posts", _demand_form())
     assert made.status_code == 303, made.text
     demand_url = made.headers["location"]

@@ -109,7 +109,11 @@ def test_a_priced_out_buyer_is_told_the_maximum_that_would_have_matched(client: 
     assert explanation["reason"] == "priced_out"
     delivered = explanation["counterparty_price_vnd"] + explanation["transport_vnd"]
     assert explanation["limit_vnd"] == delivered + 1 == 12_112
-    assert "Raise your maximum to" in explanation["message"]
+    assert "Raise your maximum to ₫12,112 per kg." in explanation["message"]
+    in_vietnamese = client.get(
+        f"/api/v1/matching/posts/{demand['id']}", headers={**kitchen.headers, "Accept-Language": "vi"}
+    ).json()["explanation"]["message"]
+    assert "Hãy nâng giá tối đa lên 12.112" in in_vietnamese
     # raised to that limit, the next round serves it
     changed = client.patch(
         f"/api/v1/matching/posts/{demand['id']}", json={"limit_price_vnd": 12_112}, headers=kitchen.headers
