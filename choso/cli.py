@@ -47,6 +47,9 @@ def serve(
             settings.public_url,
         )
     trusted = settings.trusted_proxies.strip()
+    from payments.localstripe import start_sandbox_stripe
+
+    start_sandbox_stripe(app_host=host, app_port=port)  # sandbox, no Stripe key: cards on localstripe
     uvicorn.run(
         "web.app:create_app",
         factory=True,

@@ -15,11 +15,13 @@ dependency: without it the sandbox simply has no card option.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.util
 import logging
 import os
 import pickle
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -77,7 +79,9 @@ class LocalStripe:
         command = [sys.executable, "-m", "payments.localstripe", "--port", str(self.port)]
         command += ["--state", str(self.state_file)]
         with self.log_file.open("ab") as log_output:
-            self._process = subprocess.Popen(command, stdout=log_output, stderr=subprocess.STDOUT)  # noqa: S603
+            self._process = subprocess.Popen(  # noqa: S603 - our own module
+                command, stdout=log_output, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
         self._wait_until_ready(timeout)
         return self
 
@@ -155,6 +159,23 @@ def sandbox_stripe(*, app_host: str, app_port: int) -> Iterator[LocalStripe | No
         yield server
     finally:
         server.stop()
+
+
+def start_sandbox_stripe(*, app_host: str, app_port: int) -> LocalStripe | None:
+    """:func:`sandbox_stripe` for a process that just runs until it exits (``choso serve``)."""
+    context = sandbox_stripe(app_host=app_host, app_port=app_port)
+    server = context.__enter__()
+    if server is not None:
+        atexit.register(context.__exit__, None, None, None)
+    return server
+
+
+def _die_with_parent() -> None:
+    # Linux: the server goes when the process that started it goes, even killed (no orphan).
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 # --- the child process ------------------------------------------------------------------------
