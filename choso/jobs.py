@@ -156,7 +156,8 @@ def dispatch(task: Task, *args: Any, **kwargs: Any) -> None:
     if settings.embedded_jobs:
         embedded_runner().submit(task, args, kwargs, outbox_id=_publishing_row.get())
     else:
-        task.apply_async(args=args, kwargs=kwargs, queue=settings.task_queue)
+        kwargs, headers = observability.message_parts(kwargs)  # the request id travels as a header
+        task.apply_async(args=args, kwargs=kwargs, queue=settings.task_queue, headers=headers)
 
 
 _PENDING_KEY = "choso_pending_jobs"

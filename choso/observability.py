@@ -5,9 +5,10 @@
 * A request id comes from the client's ``X-Request-ID`` when it is sane (1–64 letters, digits,
   ``.``, ``_``, ``:``, ``-``), else it is generated; the response echoes it.
 * A job enqueued while a request (or a job) is being handled carries its id in the outbox row,
-  as the reserved keyword argument ``_request_id``; the worker takes it out of the arguments
-  before the task function sees them and restores it in the job's logging context. So one id
-  follows a checkout from the browser to the notification job it caused.
+  as the reserved keyword argument ``_request_id``. Published to Redis, it travels as the
+  message header ``choso_request_id`` instead (Celery checks the arguments at publication); run
+  in process, the argument is taken out before the task function sees it. Either way the job's
+  logging context gets it back: one id follows a checkout from the browser to the jobs it caused.
 * Every job run is counted (Prometheus, by task and outcome) and a job that fails is recorded in
   the ``job_failure`` table, in a transaction of its own, for the operators' dashboard.
 """
@@ -64,6 +65,18 @@ def request_context(request_id: str) -> Iterator[None]:
         yield
     finally:
         request_id_var.reset(token)
+
+
+REQUEST_ID_HEADER_NAME = "choso_request_id"
+
+
+def message_parts(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(arguments, message headers) of a job published to a broker: the request id moves to a header."""
+    if REQUEST_ID_KWARG not in kwargs:
+        return kwargs, {}
+    rest = {k: v for k, v in kwargs.items() if k != REQUEST_ID_KWARG}
+    request_id = kwargs[REQUEST_ID_KWARG]
+    return rest, ({REQUEST_ID_HEADER_NAME: request_id} if isinstance(request_id, str) else {})
 
 
 def carry(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +174,18 @@ _running: dict[str, tuple[float, Any, Any]] = {}
 
 def _prerun(task_id: str, task: Any, kwargs: dict[str, Any] | None = None, **_: Any) -> None:
     request_id = kwargs.pop(REQUEST_ID_KWARG, None) if kwargs is not None else None
+    request_id = request_id or _header(task)
     tokens = (request_id_var.set(request_id if isinstance(request_id, str) else None), job_var.set(task.name))
     _running[task_id] = (time.monotonic(), *tokens)
+
+
+def _header(task: Any) -> str | None:
+    """The request id a broker message carried (Celery exposes custom headers on the request)."""
+    request = getattr(task, "request", None)
+    value = getattr(request, REQUEST_ID_HEADER_NAME, None) or (getattr(request, "headers", None) or {}).get(
+        REQUEST_ID_HEADER_NAME
+    )
+    return value if isinstance(value, str) and _SANE_REQUEST_ID.fullmatch(value) else None
 
 
 def _postrun(task_id: str, task: Any, state: str | None = None, **_: Any) -> None:

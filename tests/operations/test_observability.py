@@ -20,6 +20,7 @@ from choso.db import session_scope
 from choso.observability import JobFailure
 from choso.outbox import JobOutbox
 from choso.settings import get_settings, reset_settings
+from tests.conftest import eventually, wait_for_jobs
 from web.app import create_app
 
 LOOPBACK = ("127.0.0.1", 40000)
@@ -152,3 +153,18 @@ def test_choso_serve_will_not_start_in_sandbox_with_live_keys() -> None:
     )
     assert process.returncode != 0
     assert "refusing to start" in process.stdout + process.stderr
+
+
+def test_a_job_published_during_a_request_fails_with_its_request_id(db: Session) -> None:
+    """Through the real path: the outbox, then Redis and the worker (or the embedded runner)."""
+    with session_scope() as session, observability.request_context("req-77"):
+        jobs.enqueue_after_commit(session, "choso.relay_outbox", grace_seconds="not a number")
+        session.commit()
+    wait_for_jobs()
+
+    def recorded() -> JobFailure | None:
+        db.rollback()
+        return db.exec(select(JobFailure).where(JobFailure.request_id == "req-77")).first()
+
+    failure = eventually(recorded)
+    assert failure.task == "choso.relay_outbox" and "TypeError" in failure.error
