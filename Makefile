@@ -28,9 +28,10 @@ install: $(RUNTIME)
 
 install-dev: $(DEV)
 
+# A sandbox unless told otherwise (CHOSO_SANDBOX=false make run): simulated transfers, test cards, the banner.
 run: install
-	$(BIN)/choso demo
-	$(BIN)/choso serve --host $(HOST) --port $(PORT)
+	CHOSO_SANDBOX=$${CHOSO_SANDBOX:-true} $(BIN)/choso demo
+	CHOSO_SANDBOX=$${CHOSO_SANDBOX:-true} $(BIN)/choso serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .
