@@ -126,12 +126,16 @@ def calibration() -> float:
     return time.process_time() - started
 
 
-def match_and_score(folder: Path, statement: str, lines: int, label: str) -> None:
+def match(folder: Path, statement: str) -> tuple[Path, float, float, float]:
     out = folder / f"out-{statement}.jsonl"
     command = choso(
         "match", str(folder / statement), "--expected", str(folder / "expected.csv"), "--out", str(out)
     )
-    seconds, cpu, rss, _ = measured(command)
+    return out, *measured(command)[:3]
+
+
+def report(label: str, lines: int, run: tuple[Path, float, float, float], folder: Path) -> None:
+    out, seconds, cpu, rss = run
     figures = score(out, read_truth(folder))
     print(
         f"{label}: {seconds:.1f} s wall ({lines / seconds:,.0f} lines/s), {cpu:.1f} s CPU "
@@ -158,22 +162,26 @@ def main() -> None:
         return
     data = args.data or Path(tempfile.mkdtemp(prefix="recon-bench-"))
     csv_folder = generate(data / f"csv-{args.lines}-{args.seed}", args.lines, args.seed, camt=False)
+    camt_folder = generate(
+        data / f"camt-{args.camt_lines}-{args.seed}", args.camt_lines, args.seed, camt=True
+    )
+    # Every child runs before this process loads any truth: a child's peak RSS counts the memory
+    # of the process it was forked from.
+    loop = calibration()
+    csv_run = match(csv_folder, "statement.csv")
+    _, _, rss, printed = measured([sys.executable, __file__, "--pandas-baseline", str(csv_folder)])
+    camt_run = match(camt_folder, "statement.camt053.xml")
     print(
         f"recon benchmark: {args.lines:,} statement lines, {args.lines:,} expected payments, seed {args.seed}"
     )
-    print(f"machine: a 10,000,000-step Python loop takes {calibration():.2f} s of CPU on this core")
-    match_and_score(csv_folder, "statement.csv", args.lines, "choso recon match, CSV")
-    _, _, rss, printed = measured([sys.executable, __file__, "--pandas-baseline", str(csv_folder)])
+    print(f"machine: a 10,000,000-step Python loop takes {loop:.2f} s of CPU on this core")
+    report("choso recon match, CSV", args.lines, csv_run, csv_folder)
     baseline = json.loads(printed)
     print(
         f"pandas exact merge (memo == reference), baseline: {baseline['seconds']:.1f} s for read + merge, "
         f"recall {baseline['recall']:.2%}, precision {baseline['precision']:.2%}, peak RSS {rss:,.0f} MB"
     )
-    camt_folder = generate(
-        data / f"camt-{args.camt_lines}-{args.seed}", args.camt_lines, args.seed, camt=True
-    )
-    label = f"choso recon match, CAMT.053 ({args.camt_lines:,} lines)"
-    match_and_score(camt_folder, "statement.camt053.xml", args.camt_lines, label)
+    report(f"choso recon match, CAMT.053 ({args.camt_lines:,} lines)", args.camt_lines, camt_run, camt_folder)
 
 
 if __name__ == "__main__":
