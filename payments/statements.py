@@ -232,6 +232,28 @@ def reviews(session: Session, lines: list[StatementLine]) -> dict[int, Review]:
     }
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """What the matcher suggested for the statement line that brought a payment in."""
+
+    request: PaymentRequest
+    confidence: float
+    statement_id: int
+
+
+def suggestions_for(session: Session, payment_ids: list[int]) -> dict[int, Suggestion]:
+    """Payment id → its statement line's suggestion, for the review queue (one query)."""
+    rows = session.exec(
+        select(StatementLine, PaymentRequest)
+        .join(PaymentRequest, col(PaymentRequest.id) == StatementLine.suggested_request_id)
+        .where(col(StatementLine.payment_id).in_(payment_ids))
+    )
+    found: dict[int, Suggestion] = {}
+    for line, request in rows:
+        found[line.payment_id or 0] = Suggestion(request, line.confidence, line.statement_id)
+    return found
+
+
 def confirm_suggestion(
     session: Session, operator: User, line_id: int, *, note: str = "", actor: audit.Actor
 ) -> SuspenseItem:

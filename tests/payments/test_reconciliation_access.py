@@ -150,6 +150,8 @@ def test_upload_read_and_confirm_through_the_pages(make_client: Browser, db: Ses
     assert without_token.status_code == 403
 
     operator = logged_in(make_client, world["operator"])
+    queue = operator.get("/operator/suspense")  # the one review queue shows the suggestion, prefilled
+    assert f'value="{request.reference_code}"' in queue.text
     statement_page = operator.get(target.split("?")[0])
     line_id = re.search(r'action="/reconciliation/statement-lines/(\d+)/confirm"', statement_page.text)
     assert line_id, "the operator sees the confirm button"

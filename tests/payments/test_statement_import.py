@@ -18,6 +18,7 @@ from tests.payments.helpers import bearer
 from tests.payments.statement_support import (
     camt,
     count,
+    csv,
     ledger_clean,
     line,
     open_request,
@@ -254,3 +255,31 @@ def test_a_statement_of_another_account_is_refused(client: TestClient, db: Sessi
     wait_for_jobs()
     failed = statement(db, response.json()["id"])
     assert failed.status == "failed" and "9999999999" in failed.error
+
+
+def test_a_statement_line_without_bank_reference_still_finds_the_webhook_s_payment(
+    client: TestClient, db: Session, coop: dict
+) -> None:
+    from tests.payments.helpers import notice, post_sepay, sepay_body
+
+    org, owner, account = coop["org"], coop["owner"], coop["account"]
+    request = open_request(org.id, account.id, 65_000, "Nguyễn Thị Lan")
+    assert (
+        post_sepay(
+            client, sepay_body(notice(account.account_number, 65_000, f"TT {request.reference_code}"))
+        ).status_code
+        == 200
+    )
+    wait_for_jobs()
+    # This bank's export has no reference column: the same day, amount and code identify the transfer.
+    data = csv(
+        [line(65_000, f"{request.reference_code} Nguyen Thi Lan", reference=None)], account.account_number
+    )
+    response = upload(client, owner, account.id, data, "sao-ke.csv")
+    assert response.status_code == 202
+    wait_for_jobs()
+    (row,) = statement_lines(db, response.json()["id"])
+    (payment,) = payments_of_account(db, account.id)
+    assert (row.payment_id, row.rule, payment.provider) == (payment.id, "recorded", "sepay")
+    assert reloaded(db, request).received_vnd == 65_000
+    ledger_clean()

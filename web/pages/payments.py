@@ -28,7 +28,7 @@ from choso.i18n import N_
 from choso.money import MAX_AMOUNT_VND
 from choso.settings import get_settings
 from market.models import Role, User
-from payments import bank_accounts, banks, qr_render, receipts, requests, sandbox
+from payments import bank_accounts, banks, qr_render, receipts, requests, sandbox, statements
 from payments.bank_accounts import BankAccountIn
 from payments.errors import IdempotencyKeyReused
 from payments.models import Receipt, RequestStatus
@@ -381,6 +381,8 @@ def _suspense_context(session: Session, status: str, page: int) -> dict[str, Any
         "pages": max(1, -(-total // PAGE_SIZE)),
         "suspense_statuses": SUSPENSE_STATUSES,
         "reasons": SUSPENSE_REASONS,
+        # What a bank statement's matcher suggests for a payment (confirmed by assigning it).
+        "suggestions": statements.suggestions_for(session, [payment.id or 0 for _item, payment in rows]),
         "errors": {},
         "values": {},
     }
