@@ -18,14 +18,15 @@ from sqlmodel import Session, select
 
 from choso.audit import AuditEntry
 from choso.db import session_scope
-from market.models import Notification, OrganisationKind, Role
+from market.models import Notification, OrganisationKind, Role, User
 from payments import ledger, payouts, vietqr
 from payments.bank_feeds import BankNotification
-from payments.models import BankAccount, Payment, PayoutBatch, PayoutLine, Refund
+from payments.models import BankAccount, Payment, PayoutAccount, PayoutBatch, PayoutLine, Refund
 from tests import factories
 from tests.conftest import eventually, wait_for_jobs
 from tests.payments.helpers import SEPAY, bearer, post_sepay, sepay_body
 from tests.payments.helpers import notice as bank_notice
+from tests.support import csrf_from, page_login
 
 pytestmark = pytest.mark.usefixtures("ledger_clean")
 
@@ -373,3 +374,27 @@ def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
         "HTX",
         "125000",
     ]
+
+
+def test_the_payout_account_page(client: TestClient, db: Session) -> None:
+    platform = factories.bank_account(None)
+    org = Org(10_000, platform)
+    other = Org(10_000, platform)
+    page_login(client, db.get_one(User, org.staff_id).email)
+    page = client.get("/account/payout-account")
+    assert page.status_code == 200 and org.own.account_number in page.text
+    assert other.own.account_number not in page.text
+    token = csrf_from(page)
+    stolen = client.post(
+        "/account/payout-account", data={"csrf_token": token, "bank_account_id": str(other.own.id)}
+    )
+    assert stolen.status_code == 404
+    saved = client.post(
+        "/account/payout-account",
+        data={"csrf_token": token, "bank_account_id": str(org.own.id)},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == "/account/payout-account?saved=1"
+    db.rollback()
+    assert db.exec(select(PayoutAccount)).one().bank_account_id == org.own.id
+    assert "Chi trả vào" in client.get("/account/payout-account?saved=1").text

@@ -1,4 +1,5 @@
-"""The card option of the pay page: a card form whose details go straight to Stripe.js.
+"""The card option of the pay page (a card form whose details go straight to Stripe.js), and
+an organisation's payout account.
 
 Rule: card numbers never reach Choso. The page loads Stripe.js from the configured URL (the
 sandbox server's stand-in in sandbox mode; no CDN is written into a template), Stripe.js turns
@@ -9,6 +10,9 @@ Flow: POST /pay/{id}/card (start or resume an attempt) → GET the card page →
 the payment method to …/confirm (JSON, CSRF header) → after any authentication the browser
 comes to …/return, which posts …/complete: the success is recorded, once, whoever else
 (the webhook) reports it.
+
+The payout account is one of the organisation's own bank accounts; changing it needs a recent
+password, and is audited and announced (payments.payouts).
 """
 
 from __future__ import annotations
@@ -24,16 +28,20 @@ from starlette.concurrency import run_in_threadpool
 from choso.errors import DomainError, NotFound
 from choso.i18n import N_
 from choso.settings import get_settings
-from market.models import User
-from payments import cards
+from market.models import Role, User
+from payments import bank_accounts, banks, cards, payouts
 from payments.card_schemas import CardConfirmIn
 from payments.models import CardAttemptStatus, RequestStatus
-from web.deps import DB, ObjectId, page_user
+from web.actors import actor_of
+from web.deps import DB, MAX_ID, ObjectId, page_reauthenticated, page_role, page_user
 from web.i18n import templates
 from web.pages.common import render
 
 router = APIRouter()
 Viewer = Annotated[User, Depends(page_user)]
+STAFF_ROLES = (Role.PRODUCER, Role.AGENCY_OFFICER)
+Staff = Annotated[User, Depends(page_role(*STAFF_ROLES))]
+PayoutEditor = Annotated[User, Depends(page_reauthenticated(*STAFF_ROLES))]
 templates.env.globals.setdefault("card_payments_enabled", cards.configured)
 templates.env.globals.setdefault("card_offered", cards.offered)  # configured, and not outside a pilot
 
@@ -151,3 +159,30 @@ def _translated(message: str) -> str:
     from choso.i18n import gettext_
 
     return gettext_(message)
+
+
+# --- the payout account -------------------------------------------------------------------------
+
+
+@router.get("/account/payout-account", response_class=HTMLResponse)
+def payout_account_page(request: Request, session: DB, user: Staff) -> HTMLResponse:
+    accounts = [account for account in bank_accounts.list_bank_accounts(session, user) if account.is_active]
+    chosen = payouts.get_payout_account(session, user)
+    current = next((a for a in accounts if chosen and a.id == chosen.bank_account_id), None)
+    context = {
+        "accounts": accounts,
+        "current": current,
+        "bank_names": {bank.bin: bank.short_name for bank in banks.current_banks()},
+    }
+    return render(request, "payments/payout_account.html", context)
+
+
+@router.post("/account/payout-account")
+async def set_payout_account(request: Request, session: DB, user: PayoutEditor) -> Response:
+    form = await request.form()
+    chosen = form.get("bank_account_id")
+    if not isinstance(chosen, str) or not chosen.isdigit() or not 1 <= int(chosen[:12]) <= MAX_ID:
+        raise NotFound(NOT_FOUND)
+    data = payouts.PayoutAccountIn(bank_account_id=int(chosen))
+    await run_in_threadpool(payouts.set_payout_account, session, user, data, actor=actor_of(request, user))
+    return RedirectResponse("/account/payout-account?saved=1", status_code=303)
