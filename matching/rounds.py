@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
+from choso import audit
 from choso.db import utcnow
 from choso.errors import NotFound, PermissionDenied
 from choso.i18n import N_, format_vnd
@@ -152,6 +153,7 @@ def run_round(
     by: User | None = None,
     slot: str | None = None,
     today: date | None = None,
+    actor: audit.Actor | None = None,
 ) -> ClearingRound | None:
     """Clear the open posts now (see the module's rules); None if the slot was cleared already."""
     if by is not None and by.role != Role.OPERATOR:
@@ -186,6 +188,16 @@ def run_round(
     record.category_prices = category_prices(instance, proposed)
     record.seconds = round(time.perf_counter() - started, 3)
     session.add(record)
+    if actor is not None:
+        after = {"proposals": record.proposals, "welfare_vnd": record.welfare_vnd}
+        audit.record(
+            session,
+            actor,
+            action="matching_round.run",
+            object_type="clearing_round",
+            object_id=record.id or 0,
+            after=after,
+        )
     session.commit()
     log.info("clearing round %s: %s proposals, welfare %s", record.id, record.proposals, record.welfare_vnd)
     return record

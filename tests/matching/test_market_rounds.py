@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from choso.audit import AuditEntry
 from choso.db import session_scope
 from matching import rounds
 from matching.check import check
@@ -67,6 +68,8 @@ def test_a_round_proposes_the_cores_optimal_matches_at_its_prices(client: TestCl
     assert [(p.demand_post_id, p.quantity) for p in veg] == [(d3["id"], 30)]
     stored = db.get_one(ClearingRound, body["id"])
     assert stored.trigger == "operator" and stored.result["welfare_vnd"] == expected.welfare_vnd
+    [entry] = db.exec(select(AuditEntry).where(AuditEntry.action == "matching_round.run")).all()
+    assert entry.object_id == str(body["id"]) and entry.actor_role == "operator"
     assert set(stored.category_prices) == {"rice/kg", "vegetables/kg"}
     # a second round sees only what is not committed
     again = run_round(client, operator())

@@ -139,9 +139,9 @@ def list_rounds(user: Operator, session: DB, limit: Limit = 50, offset: Offset =
 
 
 @router.post("/rounds", status_code=201, response_model=RoundDetailOut)
-def run_round(user: Operator, session: DB) -> RoundDetailOut:
+def run_round(request: Request, user: Operator, session: DB) -> RoundDetailOut:
     """Run a clearing round now on the open posts (operators)."""
-    record = rounds.run_round(session, trigger=RoundTrigger.OPERATOR, by=user)
+    record = rounds.run_round(session, trigger=RoundTrigger.OPERATOR, by=user, actor=actor_of(request, user))
     if record is None:  # pragma: no cover - only scheduled rounds have a slot
         raise RuntimeError("an operator's round has no slot")
     return RoundDetailOut.of_summary(record, rounds.round_summary(session, record))

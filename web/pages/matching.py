@@ -302,7 +302,7 @@ def rounds_page(request: Request, session: DB, user: Operator) -> HTMLResponse:
 
 @router.post("/rounds", response_class=HTMLResponse)
 def run_round(request: Request, session: DB, user: Operator) -> Response:
-    record = rounds.run_round(session, trigger=RoundTrigger.OPERATOR, by=user)
+    record = rounds.run_round(session, trigger=RoundTrigger.OPERATOR, by=user, actor=actor_of(request, user))
     return RedirectResponse(f"/matching/rounds/{record.id if record else ''}", status_code=303)
 
 
