@@ -443,7 +443,16 @@ def _metadata(request: PaymentRequest, attempt: CardAttempt) -> dict[str, str]:
         "choso_request_id": str(request.id),
         "choso_reference": request.reference_code,
         "choso_attempt_id": str(attempt.id),
+        **trace(),
     }
+
+
+def trace() -> dict[str, str]:
+    """The id of the HTTP request (or of the job's) behind a call, to find it in our logs."""
+    from choso.observability import request_id_var
+
+    request_id = request_id_var.get()
+    return {"choso_http_request_id": request_id} if request_id else {}
 
 
 def _fail_attempt(session: Session, attempt_id: int, error: str) -> None:

@@ -327,7 +327,11 @@ def submit_card_refund(session: Session, refund_id: int, *, now: datetime | None
         info = cards.provider().create_refund(
             intent_id=intent_id,
             amount_vnd=refund.amount_vnd,
-            metadata={"choso_refund_id": str(refund_id), "choso_payment_id": str(refund.payment_id)},
+            metadata={
+                "choso_refund_id": str(refund_id),
+                "choso_payment_id": str(refund.payment_id),
+                **cards.trace(),
+            },
             idempotency_key=cards.idempotency_key("refund", refund_id),
         )
     except (cards.ProviderUnavailable, cards.CardPaymentsUnavailable) as error:

@@ -33,11 +33,13 @@ def test_a_card_that_succeeds_pays_the_request_once_by_confirmation_webhook_and_
     assert paid["status"] == "succeeded" and paid["client_secret"] is None
     intent = cs.intent(paid["intent_id"])
     assert (intent["amount"], intent["currency"]) == (150_000, "vnd")  # whole đồng, zero-decimal
+    trace = intent["metadata"].pop("choso_http_request_id")
     assert intent["metadata"] == {
         "choso_request_id": str(scene.request.id),
         "choso_reference": scene.request.reference_code,
         "choso_attempt_id": str(paid["attempt_id"]),
     }
+    assert trace and len(trace) <= 64  # the X-Request-ID of the API call that created it
     # The webhook (as localstripe sends it) and the payer's return report the same success.
     (event,) = cs.events_about(paid["intent_id"], "payment_intent.succeeded")
     assert cs.deliver(client, event).status_code == 200
