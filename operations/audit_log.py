@@ -22,9 +22,9 @@ from sqlmodel import Session, col, func, select
 
 from choso import audit
 from choso.audit import AuditEntry
-from choso.errors import InvalidInput
-from choso.i18n import LOCALE_TIMEZONE, N_
+from choso.i18n import LOCALE_TIMEZONE
 from market import stats as market_stats
+from operations.periods import check_days
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_EXPORT_ROWS = 100_000
@@ -58,8 +58,7 @@ def _conditions(session: Session, f: AuditFilter) -> list[Any]:
         conditions.append(AuditEntry.object_type == f.object_type)
     if f.object_id:
         conditions.append(AuditEntry.object_id == f.object_id)
-    if f.first and f.last and f.last < f.first:
-        raise InvalidInput(N_("The last day comes before the first."), field="to")
+    check_days(f.first, f.last)
     if f.first:
         conditions.append(col(AuditEntry.at) >= datetime.combine(f.first, time(0), tzinfo=LOCALE_TIMEZONE))
     if f.last:

@@ -15,6 +15,7 @@ from choso.i18n import LOCALE_TIMEZONE, N_
 
 RANGES = ("today", "7d", "30d", "custom")
 MAX_DAYS = 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)  # days any window may cover
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,19 @@ def window(range_: str = "7d", first: date | None = None, last: date | None = No
         raise InvalidInput(N_("Choose today, 7 days, 30 days or a range of days."), field="range")
     if first is None or last is None:
         raise InvalidInput(N_("A chosen range needs its first and last day."), field="from")
-    if last < first:
-        raise InvalidInput(N_("The last day comes before the first."), field="to")
+    check_days(first, last)
     if (last - first).days + 1 > MAX_DAYS:
         raise InvalidInput(N_("A range may span at most 366 days."), field="to")
     return Window("custom", first, last)
+
+
+def check_days(first: date | None, last: date | None) -> None:
+    """InvalidInput for days outside 2000–2100, or a last day before the first."""
+    for day, field in ((first, "from"), (last, "to")):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise InvalidInput(N_("Choose days between 2000 and 2100."), field=field)
+    if first is not None and last is not None and last < first:
+        raise InvalidInput(N_("The last day comes before the first."), field="to")
 
 
 def by_day(window_: Window, rows: list[tuple[datetime, int]]) -> list[tuple[date, int]]:

@@ -27,6 +27,7 @@ from choso.errors import InvalidInput
 from choso.i18n import LOCALE_TIMEZONE, N_
 from market import stats as market_stats
 from market.places import THANH_HOA, resolve_place
+from operations.periods import check_days
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class PilotIn:
 
 
 def _check_places(session: Session, data: PilotIn) -> None:
+    check_days(data.starts_on, data.ends_on)
     for code in data.ward_codes:
         resolve_place(THANH_HOA, code)  # InvalidInput for a ward outside Thanh Hóa
     known = market_stats.organisations(session, data.organisation_ids)

@@ -82,6 +82,14 @@ def test_operator_dashboard_counts_what_happened(client: TestClient, db: Session
         ).status_code
         == 422
     )
+    # Days far outside any window are refused, never an overflow.
+    for query in ("range=custom&from=0001-01-01&to=0001-01-02", "range=custom&from=9999-12-30&to=9999-12-31"):
+        assert client.get(f"/api/v1/dashboard/operator?{query}", headers=auth).status_code == 422
+    assert client.get("/api/v1/operator/audit?to=9999-12-31", headers=auth).status_code == 422
+    assert (
+        TestClient(client.app).get("/api/v1/open-data/datasets/market-prices?to=0001-01-01").status_code
+        == 422
+    )
     # The producer's own dashboard shows the same sale.
     own = client.get("/api/v1/dashboard/organisation?range=30d", headers=producer.headers).json()
     assert own["organisation_id"] == producer.organisation_id

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from choso.settings import get_settings
 from operations import opendata
-from operations.periods import Window, local_today, window
+from operations.periods import EARLIEST, Window, check_days, local_today, window
 from web.deps import DB
 from web.ratelimit import per_minute
 
@@ -32,7 +32,8 @@ def open_window(
     last: Annotated[date | None, Query(alias="to", description="Last local day")] = None,
 ) -> Window:
     last = last or local_today()
-    return window("custom", first or last - timedelta(days=364), last)
+    check_days(first, last)
+    return window("custom", first or max(last - timedelta(days=364), EARLIEST), last)
 
 
 @router.get("/catalogue", response_model=dict[str, Any])
