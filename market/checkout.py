@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
@@ -33,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select, update
 
 from choso import audit
-from choso.db import utcnow
+from choso.db import new_session, utcnow
 from choso.errors import Conflict, InvalidInput, PermissionDenied
 from choso.i18n import N_, format_vnd
 from choso.money import MAX_AMOUNT_VND, Vnd
@@ -195,14 +197,50 @@ def fingerprint(data: CheckoutIn) -> str:
 
 def checkout(
     session: Session, buyer: User, data: CheckoutIn, *, idempotency_key: str, actor: audit.Actor
-) -> Checkout:
-    """Turn the buyer's cart into orders and one payment request (see the module's rules)."""
+) -> CheckoutView:
+    """Turn the buyer's cart into orders and one payment request (see the module's rules).
+    Nothing is left open on ``session``: what the caller shows comes back with the result."""
     buyer_id = cart.require_buyer(buyer)
     print_ = fingerprint(data)
-    replay = _by_key(session, buyer_id, idempotency_key)
-    if replay is not None:
-        return _same_or_conflict(replay, print_)
-    planned = plan(session, buyer, data)
+    # Read without the write lock (SQLite takes it at BEGIN): replays and refusals (no stock,
+    # changed prices) never queue behind other checkouts; the reservation re-checks it all.
+    with new_session(read_only=True) as reader:
+        replay = _by_key(reader, buyer_id, idempotency_key)
+        if replay is not None:
+            return view(reader, _same_or_conflict(replay, print_))
+        planned = plan(reader, buyer, data)
+    with _writer_turn(session):
+        created = _write(session, buyer, data, planned, idempotency_key, print_, actor)
+    if created is not None:
+        return created
+    with new_session(read_only=True) as reader:  # a concurrent twin won: its checkout, as it is
+        replay = _by_key(reader, buyer_id, idempotency_key)
+        if replay is None:
+            raise RuntimeError("the idempotency key was taken, yet no checkout has it")
+        return view(reader, _same_or_conflict(replay, print_))
+
+
+# SQLite has one writer at a time: this process's checkouts queue on a lock of ours, asleep,
+# instead of spinning in SQLite's busy handler while they steal the CPU from the one writing
+# (under a burst of buyers that starves the writer until the busy timeout fails everyone).
+_SQLITE_WRITER = threading.Lock()
+
+
+def _writer_turn(session: Session) -> AbstractContextManager[object]:
+    return _SQLITE_WRITER if session.get_bind().dialect.name == "sqlite" else nullcontext()
+
+
+def _write(
+    session: Session,
+    buyer: User,
+    data: CheckoutIn,
+    planned: list[PlannedOrder],
+    idempotency_key: str,
+    print_: str,
+    actor: audit.Actor,
+) -> CheckoutView | None:
+    """The writing part, in one transaction; None if a concurrent twin claimed the key first."""
+    buyer_id = buyer.id or 0
     record = Checkout(
         buyer_id=buyer_id,
         idempotency_key=idempotency_key,
@@ -215,13 +253,10 @@ def checkout(
             session.flush()
     except IntegrityError:
         session.rollback()
-        replay = _by_key(session, buyer_id, idempotency_key)
-        if replay is None:
-            raise
-        return _same_or_conflict(replay, print_)
+        return None
     created = [_create_order(session, record, p, data, buyer) for p in planned]
     request = _open_payment(session, record, buyer)
-    for order in created:
+    for order, _lines in created:
         order.payment_request_id = request.id
         session.add(order)
         orders.notify_placed(session, order)
@@ -234,11 +269,17 @@ def checkout(
         action="checkout.create",
         object_type="checkout",
         object_id=record.id or 0,
-        after={"orders": [o.id for o in created], "total_vnd": record.total_vnd, "request": request.id},
+        after={"orders": [o.id for o, _ in created], "total_vnd": record.total_vnd, "request": request.id},
     )
     _reserve(session, planned)
     session.commit()
-    return record
+    return CheckoutView(
+        record,
+        [order for order, _lines in created],
+        {order.id or 0: lines for order, lines in created},
+        {p.producer.id or 0: p.producer.name for p in planned},
+        request,
+    )
 
 
 def _by_key(session: Session, buyer_id: int, key: str) -> Checkout | None:
@@ -255,7 +296,7 @@ def _same_or_conflict(record: Checkout, print_: str) -> Checkout:
 
 def _create_order(
     session: Session, record: Checkout, planned: PlannedOrder, data: CheckoutIn, buyer: User
-) -> Order:
+) -> tuple[Order, list[OrderLine]]:
     delivery = planned.method == DeliveryMethod.DELIVERY and data.address is not None
     order = Order(
         checkout_id=record.id or 0,
@@ -272,7 +313,7 @@ def _create_order(
     )
     session.add(order)
     session.flush()
-    session.add_all(
+    lines = [
         OrderLine(
             order_id=order.id or 0,
             product_id=product.id or 0,
@@ -283,7 +324,8 @@ def _create_order(
             line_total_vnd=line_total_vnd(product.price_vnd, quantity),
         )
         for product, quantity in planned.lines
-    )
+    ]
+    session.add_all(lines)
     session.add(
         OrderEvent(
             order_id=order.id or 0,
@@ -292,7 +334,7 @@ def _create_order(
             actor_role=str(buyer.role),
         )
     )
-    return order
+    return order, lines
 
 
 def _open_payment(session: Session, record: Checkout, buyer: User) -> PaymentRequest:
@@ -397,14 +439,24 @@ def platform_bank_account(session: Session) -> BankAccount:
 
 @dataclass(frozen=True)
 class CheckoutView:
+    """A checkout with its orders, their lines, the producers' names and the payment request."""
+
     checkout: Checkout
     orders: list[Order]
+    lines: dict[int, list[OrderLine]]
+    producer_names: dict[int, str]
     payment_request: PaymentRequest
 
 
 def view(session: Session, record: Checkout) -> CheckoutView:
-    found = session.exec(select(Order).where(Order.checkout_id == record.id).order_by(col(Order.id))).all()
-    return CheckoutView(record, list(found), session.get_one(PaymentRequest, record.payment_request_id))
+    found = list(session.exec(select(Order).where(Order.checkout_id == record.id).order_by(col(Order.id))))
+    return CheckoutView(
+        record,
+        found,
+        orders.lines_of(session, [o.id or 0 for o in found]),
+        orders.producer_names(session, found),
+        session.get_one(PaymentRequest, record.payment_request_id),
+    )
 
 
 # --- the payment cause --------------------------------------------------------------------------

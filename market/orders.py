@@ -15,8 +15,9 @@ Rules:
 * money: a checkout's payment settles into ORDER_CLEARING (the payment cause); completion
   moves the order's total to the producer's payable minus the commission
   (CHOSO_COMMISSION_BP of the goods, rounded half up) into COMMISSION; cancelling or
-  rejecting a paid order moves its total to REFUNDS_DUE (paid back to the buyer by the
-  refunds process). Every posting has an idempotency key per order and purpose;
+  rejecting a paid order moves its total to REFUNDS_DUE and marks that share of the payment
+  not owed, for payments.refunds to pay back (a card at once; a bank transfer once an
+  operator gives the buyer's account). Every posting has an idempotency key per order;
 * a checkout's unpaid orders follow its payment request: closing the request closes them
   (lock order: the payment request first, as the payments core does, then orders, then
   products in id order).
@@ -54,8 +55,8 @@ from market.models import (
     StockState,
     User,
 )
-from payments import ledger, receipts
-from payments.models import PaymentRequest, Receipt, RequestStatus
+from payments import ledger, receipts, refunds
+from payments.models import Payment, PaymentRequest, PaymentStatus, Receipt, RequestStatus
 from payments.posting_rules import split, transfer
 
 S = OrderStatus
@@ -382,8 +383,11 @@ def _give_back_stock(session: Session, orders: Sequence[Order]) -> None:
 def _refund_due(session: Session, order: Order) -> None:
     """A paid order will not be fulfilled: its whole total is owed back to the buyer.
 
-    The payments refunds process pays REFUNDS_DUE out; until it exists for orders, the amount
-    waits there (the ledger shows it, cause ``order``)."""
+    The total moves from ORDER_CLEARING to REFUNDS_DUE, and that share of the checkout's
+    payment is marked as not owed (``excess_vnd``), which is how payments.refunds knows it is
+    held already: a card payment is refunded through the processor at once; a bank transfer
+    is paid back when an operator gives the buyer's account (the refund then takes it from
+    what is due, holding nothing twice)."""
     ledger.post(
         session,
         key=f"order:{order.id}:refund",
@@ -392,6 +396,41 @@ def _refund_due(session: Session, order: Order) -> None:
         postings=transfer(debit=ledger.ORDER_CLEARING, credit=ledger.REFUNDS_DUE, amount_vnd=order.total_vnd),
         cause_type="order",
         cause_id=order.id,
+    )
+    left = order.total_vnd
+    for payment in _settled_payments(session, order.payment_request_id or 0):
+        share = min(left, payment.amount_vnd - payment.excess_vnd)
+        if share <= 0 or not _mark_not_owed(session, payment.id or 0, share):
+            continue
+        if payment.channel == "card":
+            session.refresh(payment)
+            refunds.refund_automatically(session, payment, amount_vnd=share)
+        left -= share
+        if not left:
+            break
+
+
+def _settled_payments(session: Session, request_id: int) -> list[Payment]:
+    return list(
+        session.exec(
+            select(Payment)
+            .where(Payment.request_id == request_id, Payment.status == PaymentStatus.SETTLED)
+            .order_by(col(Payment.id).desc())
+        )
+    )
+
+
+def _mark_not_owed(session: Session, payment_id: int, amount_vnd: int) -> bool:
+    """Add to a payment's part not owed, never beyond the payment (one conditional UPDATE)."""
+    return (
+        session.exec(
+            update(Payment)  # type: ignore[call-overload]
+            .where(
+                col(Payment.id) == payment_id, col(Payment.excess_vnd) + amount_vnd <= col(Payment.amount_vnd)
+            )
+            .values(excess_vnd=col(Payment.excess_vnd) + amount_vnd)
+        ).rowcount
+        == 1
     )
 
 

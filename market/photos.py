@@ -8,8 +8,9 @@ Rules:
   the image, or bytes after a PNG's or WebP's end), or would decode to more than MAX_PIXELS
   (a *decompression bomb*, refused from the header, before any pixel is decoded);
 * what is kept is new: the first frame, turned upright by its EXIF orientation, converted to
-  sRGB, re-encoded as progressive JPEG at each of WIDTHS no wider than the original, with no
-  metadata at all (EXIF, GPS, XMP, ICC, comments: gone);
+  sRGB, re-encoded as progressive JPEG at each of WIDTHS narrower than the original and at
+  its own width (at most the largest of WIDTHS), with no metadata at all (EXIF, GPS, XMP,
+  ICC, comments: gone);
 * files live in a :class:`PhotoStorage` under a random key (the directory implementation
   keeps them under CHOSO_MEDIA_DIR, default ``<data_dir>/media``); a photo's files never
   change, so they are served with a year-long immutable cache lifetime.
@@ -169,7 +170,8 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 def process(data: bytes) -> list[Rendition]:
     """Check an upload and re-encode it at each width (see the module's rules)."""
     image = _decoded(_open(data))
-    widths = [w for w in WIDTHS if w <= image.width] or [image.width]
+    # each fixed width narrower than the original, and the original up to the largest: never upscaled
+    widths = sorted({w for w in WIDTHS if w < image.width} | {min(image.width, WIDTHS[-1])})
     renditions = []
     for width in widths:
         height = max(1, round(image.height * width / image.width))

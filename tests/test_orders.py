@@ -24,6 +24,7 @@ from market.models import (
     OrderStatus,
     Organisation,
     OrganisationKind,
+    Role,
     StockState,
 )
 from payments import ledger, requests
@@ -354,6 +355,25 @@ def test_a_paid_order_cancelled_or_rejected_is_refunded_in_full_and_restocked(
     assert balance(ledger.ORDER_CLEARING) == -20_000  # the other order's money, still held
     coop_order = next(o for o in body["orders"] if o["producer"]["id"] == coop.organisation_id)
     assert order_row(db, coop_order["id"]).status == OrderStatus.PAID
+    # the refunds process sees that share as not owed: an operator pays it back to the buyer's
+    # account, taking it from what is due (nothing is held twice)
+    db.rollback()
+    payment = db.exec(select(Payment).where(Payment.request_id == body["payment_request"]["id"])).one()
+    assert payment.excess_vnd == 20_000 and payment.status == PaymentStatus.SETTLED
+    operator = bearer(factories.user(Role.OPERATOR))
+    refund = client.post(
+        f"/api/v1/payments/{payment.id}/refunds",
+        json={
+            "amount_vnd": 20_000,
+            "reason": "Đơn hàng bị hủy",
+            "bank_bin": "970436",
+            "account_number": "0011001234567",
+            "holder_name": "NGUYEN THI LAN",
+        },
+        headers={**operator, "Idempotency-Key": f"order-refund-{payment.id}"},
+    )
+    assert refund.status_code == 201, refund.text
+    assert balance(ledger.REFUNDS_DUE) == -20_000 and balance(ledger.ORDER_CLEARING) == -20_000
     assert ledger_problems() == []
 
 

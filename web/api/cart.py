@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
-from market import cart, checkout, orders
+from market import cart, checkout
 from market.cart import CartLineIn, QuantityIn
 from market.checkout import CheckoutIn
 from market.models import Role, User
@@ -78,12 +78,7 @@ def create_checkout(
 ) -> CheckoutOut:
     """Check out the whole cart: one order per producer, one payment request for the total,
     stock reserved until the request expires (CHOSO_PAYMENT_REQUEST_MINUTES)."""
-    record = checkout.checkout(
+    view = checkout.checkout(
         session, user, data, idempotency_key=idempotency_key, actor=actor_of(request, user)
     )
-    view = checkout.view(session, record)
-    return CheckoutOut.of(
-        view,
-        orders.producer_names(session, view.orders),
-        orders.lines_of(session, [o.id or 0 for o in view.orders]),
-    )
+    return CheckoutOut.of(view)

@@ -205,15 +205,13 @@ class CheckoutOut(BaseModel):
     pay_url: str = Field(description="Where the buyer pays (VietQR or card).")
 
     @classmethod
-    def of(
-        cls, view: CheckoutView, producer_names: dict[int, str], lines: dict[int, list[OrderLine]]
-    ) -> CheckoutOut:
+    def of(cls, view: CheckoutView) -> CheckoutOut:
+        names, lines = view.producer_names, view.lines
         return cls(
             id=view.checkout.id or 0,
             total_vnd=view.checkout.total_vnd,
             orders=[
-                OrderOut.of(o, producer_names.get(o.producer_id, ""), lines.get(o.id or 0, []))
-                for o in view.orders
+                OrderOut.of(o, names.get(o.producer_id, ""), lines.get(o.id or 0, [])) for o in view.orders
             ],
             payment_request=PaymentRequestOut.of(view.payment_request),
             pay_url=f"/pay/{view.payment_request.id}",

@@ -301,7 +301,7 @@ async def place_order(request: Request, session: DB, user: Buyer) -> Response:
     values = {name: form_text(form, name, 500) for name in ("ward_code", "street", "contact_phone", "note")}
     try:
         data = _checkout_in(form, methods, values)
-        record = checkout.checkout(
+        result = checkout.checkout(
             session,
             user,
             data,
@@ -312,7 +312,7 @@ async def place_order(request: Request, session: DB, user: Buyer) -> Response:
         session.rollback()
         context = {**_checkout_context(session, user, methods, values), "errors": form_errors_from(exc)}
         return render(request, "shop/checkout.html", context, status=_status_of(exc))
-    return RedirectResponse(f"/pay/{record.payment_request_id}", status_code=303)
+    return RedirectResponse(f"/pay/{result.payment_request.id}", status_code=303)
 
 
 def _status_of(exc: ValidationError | DomainError) -> int:
@@ -404,9 +404,9 @@ async def move_order(
             session, user, order_id, action, note=form_text(form, "note", 300), actor=actor_of(request, user)
         )
     except DomainError as exc:
-        session.rollback()
         if exc.status_code == 404:
             raise
+        session.rollback()
         return _order_page(session, request, user, order_id, exc.translated(), exc.status_code)
     return RedirectResponse(f"/orders/{order_id}", status_code=303)
 
@@ -524,9 +524,9 @@ async def upload_photo(product_id: ObjectId, request: Request, session: DB, user
         data = await upload.read(photos.MAX_BYTES + 1)
         await run_in_threadpool(photos.add_photo, session, user, product_id, data)
     except DomainError as exc:
-        session.rollback()
         if exc.status_code == 404:
             raise
+        session.rollback()
         return _photos_page(session, request, user, product_id, exc.translated(), exc.status_code)
     return RedirectResponse(f"/shop/products/{product_id}/photos", status_code=303)
 
