@@ -561,7 +561,7 @@ def order_from_match(
     )
     session.add(record)
     session.flush()
-    order = _create_order(session, record, planned, data, buyer)
+    order, _lines = _create_order(session, record, planned, data, buyer)
     request = _open_payment(session, record, buyer)
     order.payment_request_id = request.id
     order.stock_state = StockState.RESERVED if reserve_stock else StockState.RELEASED
