@@ -164,7 +164,8 @@ def test_stripe_unreachable_at_checkout_is_a_clear_retryable_error_and_charges_n
     localstripe.stop()
     try:
         answer = client.post(
-            f"/api/v1/payment-requests/{scene.request.id}/card-attempts", headers=scene.payer
+            f"/api/v1/payment-requests/{scene.request.id}/card-attempts",
+            headers={**scene.payer, "Accept-Language": "en"},
         )
     finally:
         localstripe.start()
