@@ -23,7 +23,8 @@ from web.app import create_app
 # Examples per operation; raise it for a deeper local run (CHOSO_TEST_FUZZ_EXAMPLES=300 make test).
 FUZZ_EXAMPLES = int(os.environ.get("CHOSO_TEST_FUZZ_EXAMPLES", "25"))
 app = create_app()
-schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+# A generous timeout: the schema is large, and a loaded CI machine may take a while to build it.
+schema = schemathesis.openapi.from_asgi("/api/openapi.json", app, timeout=120)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
