@@ -463,7 +463,10 @@ def apply_line(session: Session, line_id: int, *, touch: int | None = None) -> b
         session.commit()
         return False
     try:
-        outcome = _apply_outgoing(session, line) if line.amount_vnd < 0 else _apply_credit(session, line)
+        if line.amount_vnd == 0:  # some exports list zero-amount entries (fee waivers): no money
+            outcome = "no money moved"
+        else:
+            outcome = _apply_outgoing(session, line) if line.amount_vnd < 0 else _apply_credit(session, line)
     except DomainError as error:  # a decision this line cannot take: a person looks at it
         session.rollback()
         line = session.get_one(StatementLine, line_id, populate_existing=True)

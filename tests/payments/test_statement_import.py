@@ -283,3 +283,17 @@ def test_a_statement_line_without_bank_reference_still_finds_the_webhook_s_payme
     assert (row.payment_id, row.rule, payment.provider) == (payment.id, "recorded", "sepay")
     assert reloaded(db, request).received_vnd == 65_000
     ledger_clean()
+
+
+def test_a_zero_amount_line_is_recorded_and_moves_nothing(
+    client: TestClient, db: Session, coop: dict
+) -> None:
+    data = camt(
+        [line(0, "Miễn phí quản lý tài khoản"), line(5_000, "tien hang")], coop["account"].account_number
+    )
+    response = upload(client, coop["owner"], coop["account"].id, data)
+    wait_for_jobs()
+    imported = statement(db, response.json()["id"])
+    assert imported.status == "imported" and imported.counts["lines"] == 2
+    assert [p.amount_vnd for p in payments_of_account(db, coop["account"].id)] == [5_000]
+    ledger_clean()
