@@ -384,12 +384,44 @@ def _load(session: Session) -> None:
         )
 
 
+# The platform's own account (checkouts are paid into it), and who delivers in the demo market.
+PLATFORM_ACCOUNT = ("970436", "19036688202601", "CONG TY CHO SO THANH HOA")
+DELIVERING = {"htx.nemchua@choso.vn": 30_000, "mamtep.hayen@choso.vn": 25_000}
+
+
+def _shop(session: Session) -> None:
+    """The platform's bank account and some producers' delivery terms, unless already there."""
+    from market.models import DeliveryOption
+    from payments.models import BankAccount
+
+    bin_, number, holder = PLATFORM_ACCOUNT
+    if session.exec(select(BankAccount.id).where(BankAccount.organisation_id == None)).first() is None:  # noqa: E711
+        session.add(
+            BankAccount(organisation_id=None, bank_bin=bin_, account_number=number, holder_name=holder)
+        )
+    for email, fee in DELIVERING.items():
+        owner = session.exec(select(User).where(User.email == email)).first()
+        if (
+            owner is not None
+            and owner.organisation_id
+            and session.get(DeliveryOption, owner.organisation_id) is None
+        ):
+            session.add(
+                DeliveryOption(
+                    organisation_id=owner.organisation_id, offers_delivery=True, delivery_fee_vnd=fee
+                )
+            )
+    session.commit()
+
+
 def load() -> bool:
     """Load the demo market unless it is there; True if loaded now."""
     with session_scope() as session:
         if all(_exists(session, email) for email, _role in DEMO_LOGINS):
+            _shop(session)  # a demo market loaded before checkout existed gets it too
             return False
         _load(session)
+        _shop(session)
     return True
 
 

@@ -26,7 +26,7 @@ from choso.errors import DomainError, InvalidInput, NotFound
 from choso.i18n import N_
 from choso.money import MAX_AMOUNT_VND
 from choso.settings import get_settings
-from choso.text import strip_control_characters
+from choso.text import has_control_characters
 from market import cart, catalog, checkout, orders, photos, sales, search
 from market.checkout import CheckoutIn, DeliveryOptionIn
 from market.models import DeliveryMethod, OrderStatus, Product, Role, User
@@ -84,7 +84,10 @@ def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
 def catalogue_filters(request: Request) -> search.Filters:
     """The filters of a catalogue page, read leniently: a page ignores what it cannot use."""
     params = request.query_params
-    query = strip_control_characters(params.get("q", "")).strip()[:100] or None
+    if has_control_characters(params.get("q", "")):
+        # No keyboard types these; a clear 422 like the API's, not a silently altered search.
+        raise InvalidInput(N_("Control characters are not allowed here."), field="q")
+    query = params.get("q", "").strip()[:100] or None
     category = params.get("category") if params.get("category") in catalog.CATEGORIES else None
     sort = params.get("sort")
     return search.Filters(
@@ -297,7 +300,12 @@ def checkout_page(request: Request, session: DB, user: Buyer) -> HTMLResponse:
 @router.post("/checkout", response_class=HTMLResponse)
 async def place_order(request: Request, session: DB, user: Buyer) -> Response:
     form = await request.form()
-    methods = _methods_from(form, cart.view(session, user))
+    # the choices as sent (not as the cart is now): a resent form must be the same checkout
+    methods = {
+        int(name.removeprefix("method_")): DeliveryMethod.DELIVERY
+        for name, value in form.multi_items()
+        if name.startswith("method_") and name[7:].isdigit() and len(name) <= 17 and value == "delivery"
+    }
     values = {name: form_text(form, name, 500) for name in ("ward_code", "street", "contact_phone", "note")}
     try:
         data = _checkout_in(form, methods, values)
