@@ -39,8 +39,8 @@ def port_suffix() -> str:
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     choso = [sys.executable, "-m", "choso.cli", "--log-level", "WARNING"]
-    subprocess.run([*choso, "demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
-    server = subprocess.Popen(  # noqa: S603 - our own CLI
+    subprocess.run([*choso, "demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
         [*choso, "serve", "--port", str(port)],
         env=env,
         cwd=ROOT,

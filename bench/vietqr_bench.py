@@ -41,7 +41,7 @@ def bitwise_crc16(data: bytes) -> int:
 
 
 def workload(count: int, seed: int = 6) -> list[dict[str, Any]]:
-    rng = random.Random(seed)  # noqa: S311 - workload data, not secrets
+    rng = random.Random(seed)
     bins = [bank.bin for bank in banks.current_banks()]
     return [
         {

@@ -47,9 +47,9 @@ def serve(
             settings.public_url,
         )
     trusted = settings.trusted_proxies.strip()
-    from payments.localstripe import start_sandbox_stripe
+    from choso.domains import run_serve_hooks
 
-    start_sandbox_stripe(app_host=host, app_port=port)  # sandbox, no Stripe key: cards on localstripe
+    run_serve_hooks(app_host=host, app_port=port)  # e.g. sandbox without a Stripe key: cards on localstripe
     uvicorn.run(
         "web.app:create_app",
         factory=True,

@@ -36,6 +36,9 @@ class Domain:
     demo: str | None = None
     # Demo data of lower ranks loads first (parties before the payments that need them).
     demo_rank: int = 100
+    # "module:function(app_host, app_port)" run by `choso serve` before it starts serving
+    # (e.g. the sandbox's local card processor).
+    serve_hooks: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,3 +71,9 @@ def task_modules() -> list[str]:
 
 def periodic_jobs(settings: Any) -> list[PeriodicJob]:
     return [job for domain in all_domains() if domain.periodic for job in domain.periodic(settings)]
+
+
+def run_serve_hooks(*, app_host: str, app_port: int) -> None:
+    for domain in all_domains():
+        for hook in domain.serve_hooks:
+            resolve(hook)(app_host=app_host, app_port=app_port)

@@ -30,4 +30,5 @@ DOMAIN = Domain(
         ("recon", "payments.recon.cli:app"),
     ),
     demo_rank=20,
+    serve_hooks=("payments.localstripe:start_sandbox_stripe",),
 )

@@ -523,4 +523,3 @@ def report_download(
     agency_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     return report_response(reports.build(session, user, agency_id=agency_id, kind=period, on=on), file_format)
-

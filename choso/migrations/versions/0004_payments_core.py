@@ -276,7 +276,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_payment_bank_account_id"), ["bank_account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_request_id"), ["request_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_payment_status"), ["status"], unique=False)
-        batch_op.create_index("ix_payment_bank_transaction", ["bank_account_id", "bank_reference"], unique=False)
+        batch_op.create_index(
+            "ix_payment_bank_transaction", ["bank_account_id", "bank_reference"], unique=False
+        )
 
     op.create_table(
         "receipt",
