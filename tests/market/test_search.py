@@ -103,7 +103,9 @@ def test_any_typing_finds_the_product(db: Session, market: dict[str, Product], t
     assert found[0] == "Gạo thơm Thiệu Hóa"
 
 
-def test_a_bare_word_finds_every_product_with_it_and_none_inactive(db: Session, market: dict[str, Product]) -> None:
+def test_a_bare_word_finds_every_product_with_it_and_none_inactive(
+    db: Session, market: dict[str, Product]
+) -> None:
     found = names(db, Filters(query="gao"))
     assert set(found) == {"Gạo thơm Thiệu Hóa", "Gạo nếp cái hoa vàng", "Bánh gai Tứ Trụ"}
 
@@ -216,7 +218,13 @@ def test_api_search_with_filters_and_sort(client: TestClient, market: dict[str, 
 
 @pytest.mark.parametrize(
     "params",
-    [{"sort": "cheapest"}, {"ocop_min": 6}, {"price_min_vnd": -1}, {"price_max_vnd": "many"}, {"q": "x" * 101}],
+    [
+        {"sort": "cheapest"},
+        {"ocop_min": 6},
+        {"price_min_vnd": -1},
+        {"price_max_vnd": "many"},
+        {"q": "x" * 101},
+    ],
 )
 def test_api_refuses_bad_search_parameters(client: TestClient, params: dict[str, object]) -> None:
     response = client.get("/api/v1/products", params=params)
@@ -230,7 +238,9 @@ def test_products_page_searches_without_diacritics(client: TestClient, market: d
     assert "Bánh gai Tứ Trụ" in page.text and "Gạo nếp" not in page.text
 
 
-def test_api_search_needs_no_login_and_sees_no_inactive_listing(client: TestClient, market: dict[str, Product]) -> None:
+def test_api_search_needs_no_login_and_sees_no_inactive_listing(
+    client: TestClient, market: dict[str, Product]
+) -> None:
     owner = factories.user(Role.PRODUCER, market["hidden"].producer_id)
     found = client.get("/api/v1/products", params={"q": "cu"}, headers=bearer(owner)).json()
     assert found["total"] == 0
@@ -240,7 +250,9 @@ def test_api_search_needs_no_login_and_sees_no_inactive_listing(client: TestClie
 
 
 @pytest.mark.skipif(backend.BACKEND != "postgres", reason="the trigram index exists on PostgreSQL only")
-def test_postgresql_serves_word_conditions_from_the_trigram_index(db: Session, market: dict[str, Product]) -> None:
+def test_postgresql_serves_word_conditions_from_the_trigram_index(
+    db: Session, market: dict[str, Product]
+) -> None:
     statement = (
         sa.select(Product.id)
         .join(Organisation, Organisation.id == Product.producer_id)
