@@ -22,6 +22,9 @@ MESSAGES = {
     "payment_received": N_("Payment received for %(reference)s: %(amount)s."),
     "fee_notice_expiring": N_("Fee notice %(number)s to %(payer)s expires soon and is not paid yet."),
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
+    "refund_completed": N_("A refund of %(amount)s for %(reference)s has been paid back."),
+    "payout_account_changed": N_("Your organisation's payout account is now %(account)s, set by %(by)s."),
+    "payout_settled": N_("A payout of %(amount)s to the account %(account)s has been made."),
     # reconciliation (payments.statement_import, payments.recon_reports): operators and the account's staff
     "statement_needs_review": N_(
         "Bank statement #%(statement)s of account %(account)s: %(exceptions)s line(s) to review, "
@@ -51,9 +54,6 @@ MESSAGES = {
     "match_declined": N_("Proposal #%(proposal)s for “%(title)s” was declined by the other side."),
     "match_expired": N_("Proposal #%(proposal)s for “%(title)s” expired without both acceptances."),
     "match_ordered": N_("Proposal #%(proposal)s was accepted by both sides: order #%(order)s (%(amount)s)."),
-    "refund_completed": N_("A refund of %(amount)s for %(reference)s has been paid back."),
-    "payout_account_changed": N_("Your organisation's payout account is now %(account)s, set by %(by)s."),
-    "payout_settled": N_("A payout of %(amount)s to the account %(account)s has been made."),
 }
 
 

@@ -181,6 +181,8 @@ class Payment(SQLModel, table=True):
     __tablename__ = "payment"
     __table_args__ = (
         sa.UniqueConstraint("provider", "provider_txn_id", name="uq_payment_provider_txn"),
+        # One bank transfer seen by a webhook and by a statement is found by these.
+        sa.Index("ix_payment_bank_transaction", "bank_account_id", "bank_reference"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
         sa.CheckConstraint("excess_vnd >= 0 AND excess_vnd <= amount_vnd", name="excess_range"),
         # Refunds reserve their amount here first (payments.refunds): never more than was paid.
@@ -280,6 +282,7 @@ class Receipt(SQLModel, table=True):
     content: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
     signature: str = Field(max_length=64)
     issued_at: datetime = _created_at()
+
 
 class ReceiptCancellation(SQLModel, table=True):
     """A receipt cancelled by mistake, with its reason and the receipt that replaces it.
