@@ -13,9 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from payments import stripe_webhooks, webhooks
 from payments.schemas import WebhookAck
+from web.api import ERROR_RESPONSES
 from web.deps import DB
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+# Every error these routes give is documented in the schema (the same shape as the API's).
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
 @router.post("/stripe", response_model=WebhookAck)
