@@ -64,13 +64,16 @@ def window(range_: str = "7d", first: date | None = None, last: date | None = No
     return Window("custom", first, last)
 
 
-def check_days(first: date | None, last: date | None) -> None:
-    """InvalidInput for days outside 2000–2100, or a last day before the first."""
-    for day, field in ((first, "from"), (last, "to")):
+def check_days(
+    first: date | None, last: date | None, fields: tuple[str, str] = ("from", "to")
+) -> None:
+    """InvalidInput for days outside 2000–2100, or a last day before the first; the error names
+    the caller's field (`fields`: the first day's, the last day's)."""
+    for day, field in ((first, fields[0]), (last, fields[1])):
         if day is not None and not EARLIEST <= day <= LATEST:
             raise InvalidInput(N_("Choose days between 2000 and 2100."), field=field)
     if first is not None and last is not None and last < first:
-        raise InvalidInput(N_("The last day comes before the first."), field="to")
+        raise InvalidInput(N_("The last day comes before the first."), field=fields[1])
 
 
 def by_day(window_: Window, rows: list[tuple[datetime, int]]) -> list[tuple[date, int]]:

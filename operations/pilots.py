@@ -42,7 +42,7 @@ class PilotIn:
 
 
 def _check_places(session: Session, data: PilotIn) -> None:
-    check_days(data.starts_on, data.ends_on)
+    check_days(data.starts_on, data.ends_on, fields=("starts_on", "ends_on"))
     for code in data.ward_codes:
         resolve_place(THANH_HOA, code)  # InvalidInput for a ward outside Thanh Hóa
     known = market_stats.organisations(session, data.organisation_ids)
