@@ -28,7 +28,7 @@ import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
@@ -474,6 +474,39 @@ class CheckoutCause:
     def on_closed(self, session: Session, request: PaymentRequest) -> None:
         target = OrderStatus.EXPIRED if request.status == RequestStatus.EXPIRED else OrderStatus.CANCELLED
         orders.close_unpaid(session, request.cause_id or 0, target)
+
+    def amend_receipt(
+        self, session: Session, request: PaymentRequest, content: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The receipt lists what was bought, from whom, and each delivery fee."""
+        if content.get("kind") != "receipt":
+            return content
+        found = list(
+            session.exec(select(Order).where(Order.checkout_id == request.cause_id).order_by(col(Order.id)))
+        )
+        names = orders.producer_names(session, found)
+        lines = orders.lines_of(session, [o.id or 0 for o in found])
+        items: list[dict[str, Any]] = []
+        for order in found:
+            producer = names.get(order.producer_id, "")
+            items += [
+                _item(f"{line.product_name} ({producer})", line.quantity, line.unit_price_vnd)
+                for line in lines[order.id or 0]
+            ]
+            if order.delivery_fee_vnd:
+                items.append(_item(f"Phí giao hàng ({producer})", 1, order.delivery_fee_vnd))
+        if sum(item["amount_vnd"] for item in items) != content.get("amount_vnd"):
+            return content  # a receipt must add up: otherwise it keeps the request's one line
+        return {**content, "items": items, "orders": [order.id for order in found]}
+
+
+def _item(description: str, quantity: int, unit_price_vnd: int) -> dict[str, Any]:
+    return {
+        "description": description[:200],
+        "quantity": quantity,
+        "unit_price_vnd": unit_price_vnd,
+        "amount_vnd": quantity * unit_price_vnd,
+    }
 
 
 causes.register(CAUSE, CheckoutCause())

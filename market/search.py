@@ -160,20 +160,28 @@ def ordering(filters: Filters) -> list[Any]:
 def search(
     session: Session, filters: Filters, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[tuple[Product, Organisation]], int]:
-    """Active listings matching ``filters`` with their producer, and how many match in all."""
+    """Active listings matching ``filters`` with their producer, and how many match in all.
+
+    One query: the total comes with the page (``count(*) OVER ()``), so the matches are read
+    once, not once for the page and once more to count them."""
     where = conditions(filters)
-    joined = (
-        select(func.count())
-        .select_from(Product)
-        .join(Organisation, col(Organisation.id) == Product.producer_id)
-    )
-    total = session.exec(joined.where(*where)).one()
     rows = session.exec(
-        select(Product, Organisation)
+        select(Product, Organisation, func.count().over())
         .join(Organisation, col(Organisation.id) == Product.producer_id)
         .where(*where)
         .order_by(*ordering(filters))
         .limit(limit)
         .offset(offset)
     ).all()
-    return [(product, producer) for product, producer in rows], int(total)
+    if rows:
+        total = int(rows[0][2])
+    elif offset:  # past the last page: no row carries the total
+        joined = (
+            select(func.count())
+            .select_from(Product)
+            .join(Organisation, col(Organisation.id) == Product.producer_id)
+        )
+        total = int(session.exec(joined.where(*where)).one())
+    else:
+        total = 0
+    return [(product, producer) for product, producer, _total in rows], total

@@ -111,7 +111,10 @@ def test_checkout_makes_one_order_per_producer_and_one_payment_for_the_total(
     assert {o.status for o in rows} == {OrderStatus.PAID}
     assert {o.stock_state for o in rows} == {StockState.CONSUMED}
     assert balance(ledger.ORDER_CLEARING) == -body["total_vnd"]  # held until each order completes
-    assert db.exec(select(Receipt).where(Receipt.request_id == request["id"])).one()
+    receipt = db.exec(select(Receipt).where(Receipt.request_id == request["id"])).one()
+    items = receipt.content["items"]  # what was bought, from whom, and the delivery fee
+    assert len(items) == 4 and sum(item["amount_vnd"] for item in items) == body["total_vnd"]
+    assert any(item["description"].startswith("Phí giao hàng") for item in items)
     detail = client.get(f"/api/v1/orders/{rows[0].id}", headers=headers).json()
     assert len(detail["receipts"]) == 1 and detail["pay_url"] is None
     assert [e["to_status"] for e in detail["events"]] == ["pending_payment", "paid"]

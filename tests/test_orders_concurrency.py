@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -65,29 +66,35 @@ def post(client: TestClient) -> Iterator[Post]:
         yield lambda path, body, headers: _answer(client.post(path, json=body, headers=headers))
         return
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "choso.cli", "--log-level", "WARNING", "serve", "--port", str(port)],
-        env=os.environ.copy(),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(server, base)
-        pool = httpx.Client(base_url=base, timeout=120, limits=httpx.Limits(max_connections=BUYERS))
-        yield lambda path, body, headers: _answer(pool.post(path, json=body, headers=headers))
-        pool.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with tempfile.TemporaryFile() as log:  # never a pipe: a full pipe would stall the server's logging
+        server = subprocess.Popen(
+            [sys.executable, "-m", "choso.cli", "--log-level", "WARNING", "serve", "--port", str(port)],
+            env=os.environ.copy(),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(server, base)
+            pool = httpx.Client(base_url=base, timeout=120, limits=httpx.Limits(max_connections=BUYERS))
+            yield lambda path, body, headers: _answer(pool.post(path, json=body, headers=headers))
+            pool.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-5000:])  # shown by pytest on failure
 
 
 def _wait_until_up(server: subprocess.Popen[bytes], base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"choso serve exited: {server.stderr.read() if server.stderr else b''!r}")
+            raise RuntimeError("choso serve exited (its log follows the test's output)")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return

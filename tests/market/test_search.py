@@ -178,6 +178,8 @@ def test_pages_are_stable_even_when_every_sort_key_ties(db: Session) -> None:
             rows, total = search.search(db, Filters(query="gao lut", sort=sort), limit=5, offset=offset)
             seen += [p.id or 0 for p, _ in rows]
         assert total == 23 and len(seen) == 23 and len(set(seen)) == 23, sort
+    assert search.search(db, Filters(query="gao lut"), limit=5, offset=100) == ([], 23)  # past the end
+    assert search.search(db, Filters(query="khong co"), limit=5) == ([], 0)
 
 
 def test_folded_columns_follow_a_changed_description(db: Session, market: dict[str, Product]) -> None:
