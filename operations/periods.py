@@ -64,9 +64,7 @@ def window(range_: str = "7d", first: date | None = None, last: date | None = No
     return Window("custom", first, last)
 
 
-def check_days(
-    first: date | None, last: date | None, fields: tuple[str, str] = ("from", "to")
-) -> None:
+def check_days(first: date | None, last: date | None, fields: tuple[str, str] = ("from", "to")) -> None:
     """InvalidInput for days outside 2000–2100, or a last day before the first; the error names
     the caller's field (`fields`: the first day's, the last day's)."""
     for day, field in ((first, fields[0]), (last, fields[1])):
