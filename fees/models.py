@@ -18,19 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from choso.columns import created_at_field, money_field, one_of
 from choso.db import UTCDateTime, utcnow
-
-
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
-
-
-def _created_at() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-def _money(**kwargs: Any) -> Any:
-    return Field(sa_type=sa.BigInteger, **kwargs)
 
 
 class FeeKind(StrEnum):
@@ -50,8 +39,8 @@ class FeeService(SQLModel, table=True):
     __tablename__ = "fee_service"
     __table_args__ = (
         sa.UniqueConstraint("agency_id", "code", name="uq_fee_service_code"),
-        sa.CheckConstraint(_in("kind", FeeKind), name="kind"),
-        sa.CheckConstraint(_in("rule", AmountRule), name="rule"),
+        sa.CheckConstraint(one_of("kind", FeeKind), name="kind"),
+        sa.CheckConstraint(one_of("rule", AmountRule), name="rule"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
         sa.CheckConstraint("min_quantity >= 1 AND max_quantity >= min_quantity", name="quantity_range"),
     )
@@ -65,19 +54,19 @@ class FeeService(SQLModel, table=True):
     legal_basis: str = Field(max_length=300)
     rule: AmountRule = Field(sa_type=sa.String(10))
     # Fixed: the amount; per unit: the unit price; tiered: the unit price of the first band.
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     unit_name: str = Field(default="", max_length=30)
     # Tiered: [{"up_to": 2, "unit_price_vnd": 2000}, {"up_to": null, "unit_price_vnd": 1000}].
     tiers: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
-    cap_vnd: int | None = _money(default=None)
+    cap_vnd: int | None = money_field(default=None)
     min_quantity: int = 1
     max_quantity: int = 10_000
     active_from: date
     active_to: date | None = None
     bank_account_id: int = Field(foreign_key="bank_account.id", index=True)
     published: bool = False
-    created_at: datetime = _created_at()
-    updated_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class FeeAgencySettings(SQLModel, table=True):
@@ -92,7 +81,7 @@ class FeeAgencySettings(SQLModel, table=True):
     receipt_series: str = Field(default="CS-{yy}E", max_length=20)  # ký hiệu; {yy} = year
     notice_days: int = 30  # how long a notice stays payable
     reminder_days: int = 3  # remind this many days before it expires
-    updated_at: datetime = _created_at()
+    updated_at: datetime = created_at_field()
 
 
 class NoticeStatus(StrEnum):
@@ -109,7 +98,7 @@ class FeeNotice(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("agency_id", "issue_key", name="uq_fee_notice_issue_key"),
         sa.UniqueConstraint("agency_id", "dossier_key", name="uq_fee_notice_dossier_key"),
-        sa.CheckConstraint(_in("status", NoticeStatus), name="status"),
+        sa.CheckConstraint(one_of("status", NoticeStatus), name="status"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
     )
 
@@ -127,7 +116,7 @@ class FeeNotice(SQLModel, table=True):
     payer_phone: str = Field(default="", max_length=16)
     payer_email: str = Field(default="", max_length=254)
     payer_address: str = Field(default="", max_length=200)
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     status: NoticeStatus = Field(default=NoticeStatus.OPEN, sa_type=sa.String(10), index=True)
     request_id: int | None = Field(default=None, foreign_key="payment_request.id", unique=True)
     source: str = Field(default="form", max_length=10)  # form | bulk | schedule | api
@@ -160,7 +149,7 @@ class FeeNoticeLine(SQLModel, table=True):
     legal_basis: str = Field(max_length=300)
     unit_name: str = Field(default="", max_length=30)
     quantity: int
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
 
 
 class FeeBatch(SQLModel, table=True):
@@ -178,7 +167,7 @@ class FeeBatch(SQLModel, table=True):
     valid_count: int = 0
     issued_count: int = 0
     uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
     issued_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -203,7 +192,7 @@ class FeeSchedule(SQLModel, table=True):
     ends_on: date | None = None
     active: bool = True
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
 
 
 class FeeReminder(SQLModel, table=True):
@@ -218,4 +207,4 @@ class FeeReminder(SQLModel, table=True):
     channel: str = Field(max_length=10)  # email | sms | officer (nothing to reach the payer by)
     recipient: str = Field(default="", max_length=254)
     status: str = Field(default="queued", max_length=10)  # queued | sent
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from choso.columns import created_at_field, money_field, one_of
 from choso.db import UTCDateTime, utcnow
 
 
@@ -30,14 +31,6 @@ class OrganisationKind(StrEnum):
 MAX_LISTING_VALUE_VND = 10**15
 
 
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
-
-
-def created_at_field() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
 class AddressFields(SQLModel):
     """A place in Vietnam's two-level administration (province, ward) plus an optional point."""
 
@@ -50,7 +43,7 @@ class AddressFields(SQLModel):
 
 class Organisation(AddressFields, table=True):
     __tablename__ = "organisation"
-    __table_args__ = (sa.CheckConstraint(_in("kind", OrganisationKind), name="kind"),)
+    __table_args__ = (sa.CheckConstraint(one_of("kind", OrganisationKind), name="kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     kind: OrganisationKind = Field(sa_type=sa.String(20))
@@ -62,7 +55,7 @@ class Organisation(AddressFields, table=True):
 
 class User(AddressFields, table=True):
     __tablename__ = "user_account"
-    __table_args__ = (sa.CheckConstraint(_in("role", Role), name="role"),)
+    __table_args__ = (sa.CheckConstraint(one_of("role", Role), name="role"),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True)  # stored lower-cased
@@ -193,10 +186,6 @@ class Product(SQLModel, table=True):
 # --- orders: photos, carts, checkouts, orders (issue 8) ----------------------------------------
 
 
-def _money(**kwargs: Any) -> Any:
-    return Field(sa_type=sa.BigInteger, **kwargs)
-
-
 # The trigram index that serves search on PostgreSQL (pg_trgm, created by migration 0006); SQLite
 # has no such index type, and there the index is empty (a partial index on a false condition).
 sa.Index(
@@ -241,7 +230,7 @@ class DeliveryOption(SQLModel, table=True):
 
     organisation_id: int = Field(foreign_key="organisation.id", primary_key=True)
     offers_delivery: bool = False
-    delivery_fee_vnd: int = _money(default=0)
+    delivery_fee_vnd: int = money_field(default=0)
     pickup_note: str = Field(default="", max_length=300)
     updated_at: datetime = created_at_field()
 
@@ -259,7 +248,7 @@ class CartItem(SQLModel, table=True):
     user_id: int = Field(foreign_key="user_account.id", index=True, ondelete="CASCADE")
     product_id: int = Field(foreign_key="product.id", index=True)
     quantity: int = Field(sa_type=sa.BigInteger)
-    price_seen_vnd: int = _money()
+    price_seen_vnd: int = money_field()
     added_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
 
@@ -299,7 +288,7 @@ class Checkout(SQLModel, table=True):
     buyer_id: int = Field(foreign_key="user_account.id", index=True)
     idempotency_key: str = Field(max_length=100)
     fingerprint: str = Field(max_length=64)
-    total_vnd: int = _money()
+    total_vnd: int = money_field()
     payment_request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
     created_at: datetime = created_at_field()
 
@@ -309,9 +298,9 @@ class Order(SQLModel, table=True):
 
     __tablename__ = "customer_order"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", OrderStatus), name="status"),
-        sa.CheckConstraint(_in("delivery_method", DeliveryMethod), name="delivery_method"),
-        sa.CheckConstraint(_in("stock_state", StockState), name="stock_state"),
+        sa.CheckConstraint(one_of("status", OrderStatus), name="status"),
+        sa.CheckConstraint(one_of("delivery_method", DeliveryMethod), name="delivery_method"),
+        sa.CheckConstraint(one_of("stock_state", StockState), name="stock_state"),
         sa.CheckConstraint("subtotal_vnd > 0 AND delivery_fee_vnd >= 0", name="amounts"),
         sa.CheckConstraint("total_vnd = subtotal_vnd + delivery_fee_vnd", name="total"),
         sa.Index("ix_customer_order_producer_status", "producer_id", "status", "id"),
@@ -324,10 +313,10 @@ class Order(SQLModel, table=True):
     payment_request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
     status: OrderStatus = Field(default=OrderStatus.PENDING_PAYMENT, sa_type=sa.String(20), index=True)
     stock_state: StockState = Field(default=StockState.RESERVED, sa_type=sa.String(10))
-    subtotal_vnd: int = _money()
-    delivery_fee_vnd: int = _money(default=0)
-    total_vnd: int = _money()
-    commission_vnd: int = _money(default=0)  # fixed at completion
+    subtotal_vnd: int = money_field()
+    delivery_fee_vnd: int = money_field(default=0)
+    total_vnd: int = money_field()
+    commission_vnd: int = money_field(default=0)  # fixed at completion
     delivery_method: DeliveryMethod = Field(sa_type=sa.String(10))
     delivery_ward_code: int | None = None
     delivery_street: str = Field(default="", max_length=200)
@@ -352,9 +341,9 @@ class OrderLine(SQLModel, table=True):
     product_id: int = Field(foreign_key="product.id", index=True)
     product_name: str = Field(max_length=200)
     unit: str = Field(max_length=20)
-    unit_price_vnd: int = _money()
+    unit_price_vnd: int = money_field()
     quantity: int = Field(sa_type=sa.BigInteger)
-    line_total_vnd: int = _money()
+    line_total_vnd: int = money_field()
 
 
 class OrderEvent(SQLModel, table=True):

@@ -25,15 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from choso.db import UTCDateTime, utcnow
-
-
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
-
-
-def _created_at() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+from choso.columns import created_at_field, one_of
+from choso.db import UTCDateTime
 
 
 def _big(**kwargs: Any) -> Any:
@@ -71,9 +64,9 @@ class MarketPost(SQLModel, table=True):
 
     __tablename__ = "market_post"
     __table_args__ = (
-        sa.CheckConstraint(_in("side", Side), name="side"),
-        sa.CheckConstraint(_in("status", PostStatus), name="status"),
-        sa.CheckConstraint(_in("location_source", LocationSource), name="location_source"),
+        sa.CheckConstraint(one_of("side", Side), name="side"),
+        sa.CheckConstraint(one_of("status", PostStatus), name="status"),
+        sa.CheckConstraint(one_of("location_source", LocationSource), name="location_source"),
         sa.CheckConstraint("quantity > 0 AND limit_price_vnd > 0", name="positive"),
         sa.CheckConstraint(
             "committed_quantity >= 0 AND filled_quantity >= 0 "
@@ -113,8 +106,8 @@ class MarketPost(SQLModel, table=True):
     sales_product_id: int | None = Field(default=None, foreign_key="product.id")
     # The last round that included the post (its explanation, if it was left short, is that round's).
     last_round_id: int | None = Field(default=None, foreign_key="clearing_round.id")
-    created_at: datetime = _created_at()
-    updated_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
     @property
     def free_quantity(self) -> int:
@@ -136,7 +129,7 @@ class ClearingRound(SQLModel, table=True):
     """
 
     __tablename__ = "clearing_round"
-    __table_args__ = (sa.CheckConstraint(_in("trigger", RoundTrigger), name="trigger"),)
+    __table_args__ = (sa.CheckConstraint(one_of("trigger", RoundTrigger), name="trigger"),)
 
     id: int | None = Field(default=None, primary_key=True)
     trigger: RoundTrigger = Field(sa_type=sa.String(10))
@@ -152,7 +145,7 @@ class ClearingRound(SQLModel, table=True):
     instance: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
     result: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
     category_prices: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
 
 
 class ProposalStatus(StrEnum):
@@ -177,7 +170,7 @@ class MatchProposal(SQLModel, table=True):
 
     __tablename__ = "match_proposal"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", ProposalStatus), name="status"),
+        sa.CheckConstraint(one_of("status", ProposalStatus), name="status"),
         sa.CheckConstraint("quantity > 0 AND price_vnd > 0 AND transport_vnd >= 0", name="amounts"),
         sa.Index("ix_match_proposal_live", "status", "expires_at"),
     )
@@ -204,7 +197,7 @@ class MatchProposal(SQLModel, table=True):
     # Set once the quantity of an ordered proposal went back to the posts (its order closed unpaid,
     # was cancelled or rejected).
     returned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
 
     @property
     def delivered_price_vnd(self) -> int:

@@ -15,20 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from choso.db import UTCDateTime, utcnow
-
-
-def _in(column: str, enum: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
-
-
-def _created_at() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-def _money(**kwargs: Any) -> Any:
-    return Field(sa_type=sa.BigInteger, **kwargs)
-
+from choso.columns import created_at_field, money_field, one_of
+from choso.db import UTCDateTime
 
 # --- ledger ---------------------------------------------------------------------------------
 
@@ -49,7 +37,7 @@ class LedgerAccount(SQLModel, table=True):
 
     __tablename__ = "ledger_account"
     __table_args__ = (
-        sa.CheckConstraint(_in("kind", AccountKind), name="kind"),
+        sa.CheckConstraint(one_of("kind", AccountKind), name="kind"),
         sa.CheckConstraint(
             "NOT no_overdraft OR (kind IN ('asset', 'expense') AND balance_vnd >= 0)"
             " OR (kind IN ('liability', 'revenue') AND balance_vnd <= 0)",
@@ -63,8 +51,8 @@ class LedgerAccount(SQLModel, table=True):
     kind: AccountKind = Field(sa_type=sa.String(12))
     organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     no_overdraft: bool = False
-    balance_vnd: int = _money(default=0)
-    created_at: datetime = _created_at()
+    balance_vnd: int = money_field(default=0)
+    created_at: datetime = created_at_field()
 
 
 class LedgerTransaction(SQLModel, table=True):
@@ -81,7 +69,7 @@ class LedgerTransaction(SQLModel, table=True):
     cause_type: str = Field(max_length=30)
     cause_id: int | None = Field(default=None, index=True)
     reverses_id: int | None = Field(default=None, foreign_key="ledger_transaction.id", unique=True)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
 
 
 class LedgerPosting(SQLModel, table=True):
@@ -91,7 +79,7 @@ class LedgerPosting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     transaction_id: int = Field(foreign_key="ledger_transaction.id", index=True)
     account_id: int = Field(foreign_key="ledger_account.id", index=True)
-    amount_vnd: int = _money()  # debit > 0, credit < 0
+    amount_vnd: int = money_field()  # debit > 0, credit < 0
 
 
 # --- bank accounts --------------------------------------------------------------------------
@@ -110,8 +98,8 @@ class BankAccount(SQLModel, table=True):
     account_number: str = Field(max_length=19, index=True)
     holder_name: str = Field(max_length=100)
     is_active: bool = True
-    created_at: datetime = _created_at()
-    updated_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 # --- payment requests and payments ----------------------------------------------------------
@@ -129,7 +117,7 @@ class PaymentRequest(SQLModel, table=True):
 
     __tablename__ = "payment_request"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", RequestStatus), name="status"),
+        sa.CheckConstraint(one_of("status", RequestStatus), name="status"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
         sa.CheckConstraint("received_vnd >= 0", name="received_non_negative"),
         sa.UniqueConstraint("created_by_id", "idempotency_key", name="uq_payment_request_idempotency"),
@@ -139,11 +127,11 @@ class PaymentRequest(SQLModel, table=True):
     reference_code: str = Field(max_length=11, unique=True)
     payee_organisation_id: int = Field(foreign_key="organisation.id", index=True)
     bank_account_id: int = Field(foreign_key="bank_account.id", index=True)
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     currency: str = Field(default="VND", max_length=3)
     description: str = Field(max_length=200)
     status: RequestStatus = Field(default=RequestStatus.OPEN, sa_type=sa.String(10), index=True)
-    received_vnd: int = _money(default=0)  # settled payments towards this request
+    received_vnd: int = money_field(default=0)  # settled payments towards this request
     payer_name: str = Field(default="", max_length=120)
     payer_user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
@@ -155,7 +143,7 @@ class PaymentRequest(SQLModel, table=True):
     # Pay-page access for payers without an account: an unguessable token (its digest).
     access_token_hash: str | None = Field(default=None, max_length=64, unique=True)
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
     paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -195,17 +183,17 @@ class Payment(SQLModel, table=True):
     channel: str = Field(default="vietqr", max_length=10)  # vietqr | card
     request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
     bank_account_id: int | None = Field(default=None, foreign_key="bank_account.id", index=True)
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     # The part not owed (overpayment, or all of a payment after expiry): to be refunded.
-    excess_vnd: int = _money(default=0)
+    excess_vnd: int = money_field(default=0)
     # Refunds not failed (pending, submitted or done): what is no longer available to refund.
-    refunded_vnd: int = _money(default=0)
+    refunded_vnd: int = money_field(default=0)
     status: PaymentStatus = Field(sa_type=sa.String(12), index=True)
     memo: str = Field(default="", max_length=500)
     payer_name: str = Field(default="", max_length=120)
     bank_reference: str = Field(default="", max_length=100)
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
     ledger_transaction_id: int | None = Field(default=None, foreign_key="ledger_transaction.id")
 
 
@@ -219,7 +207,7 @@ class WebhookEvent(SQLModel, table=True):
     source: str = Field(max_length=20)
     external_id: str = Field(max_length=100)
     payload: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
-    received_at: datetime = _created_at()
+    received_at: datetime = created_at_field()
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     outcome: str = Field(default="", max_length=200)
 
@@ -242,7 +230,7 @@ class SuspenseItem(SQLModel, table=True):
     resolved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     note: str = Field(default="", max_length=500)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
 
 
 # --- receipts -------------------------------------------------------------------------------
@@ -277,11 +265,11 @@ class Receipt(SQLModel, table=True):
     request_id: int = Field(foreign_key="payment_request.id", index=True)
     verification_code: str = Field(max_length=32, unique=True)
     payer_name: str = Field(default="", max_length=120)
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     # Everything printed, frozen at issue: payee name/tax code/address, items, channel.
     content: dict[str, Any] = Field(sa_type=sa.JSON, nullable=False)
     signature: str = Field(max_length=64)
-    issued_at: datetime = _created_at()
+    issued_at: datetime = created_at_field()
 
 
 class ReceiptCancellation(SQLModel, table=True):
@@ -297,7 +285,7 @@ class ReceiptCancellation(SQLModel, table=True):
     replacement_id: int = Field(foreign_key="receipt.id", unique=True)
     reason: str = Field(max_length=300)
     cancelled_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    cancelled_at: datetime = _created_at()
+    cancelled_at: datetime = created_at_field()
 
 
 # --- cards, refunds and payouts -------------------------------------------------------------
@@ -325,7 +313,7 @@ class CardAttempt(SQLModel, table=True):
 
     __tablename__ = "card_attempt"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", CardAttemptStatus), name="status"),
+        sa.CheckConstraint(one_of("status", CardAttemptStatus), name="status"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
     )
 
@@ -333,12 +321,12 @@ class CardAttempt(SQLModel, table=True):
     request_id: int = Field(foreign_key="payment_request.id", index=True)
     provider: str = Field(default="stripe", max_length=20)
     intent_id: str | None = Field(default=None, max_length=100, unique=True)
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     status: CardAttemptStatus = Field(default=CardAttemptStatus.CREATING, sa_type=sa.String(24))
     last_error: str = Field(default="", max_length=300)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _created_at()
-    updated_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class RefundMethod(StrEnum):
@@ -362,8 +350,8 @@ class Refund(SQLModel, table=True):
 
     __tablename__ = "refund"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", RefundStatus), name="status"),
-        sa.CheckConstraint(_in("method", RefundMethod), name="method"),
+        sa.CheckConstraint(one_of("status", RefundStatus), name="status"),
+        sa.CheckConstraint(one_of("method", RefundMethod), name="method"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
         sa.CheckConstraint("from_due_vnd >= 0 AND from_due_vnd <= amount_vnd", name="from_due_range"),
         sa.UniqueConstraint("created_by_id", "idempotency_key", name="uq_refund_idempotency"),
@@ -374,8 +362,8 @@ class Refund(SQLModel, table=True):
     request_id: int | None = Field(default=None, foreign_key="payment_request.id", index=True)
     method: RefundMethod = Field(sa_type=sa.String(16))
     status: RefundStatus = Field(default=RefundStatus.PENDING, sa_type=sa.String(12), index=True)
-    amount_vnd: int = _money()
-    from_due_vnd: int = _money(default=0)
+    amount_vnd: int = money_field()
+    from_due_vnd: int = money_field(default=0)
     payee_account: str = Field(default="", max_length=80)
     reason: str = Field(max_length=500)
     created_by_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
@@ -390,7 +378,7 @@ class Refund(SQLModel, table=True):
     account_number: str = Field(default="", max_length=19)
     holder_name: str = Field(default="", max_length=100)
     credit_note_id: int | None = Field(default=None, foreign_key="receipt.id")
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -403,7 +391,7 @@ class PayoutAccount(SQLModel, table=True):
     organisation_id: int = Field(foreign_key="organisation.id", unique=True)
     bank_account_id: int = Field(foreign_key="bank_account.id")
     updated_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    updated_at: datetime = _created_at()
+    updated_at: datetime = created_at_field()
 
 
 class PayoutBatchStatus(StrEnum):
@@ -420,7 +408,7 @@ class PayoutBatch(SQLModel, table=True):
 
     __tablename__ = "payout_batch"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", PayoutBatchStatus), name="status"),
+        sa.CheckConstraint(one_of("status", PayoutBatchStatus), name="status"),
         sa.CheckConstraint("approved_by_id IS NULL OR approved_by_id <> created_by_id", name="four_eyes"),
     )
 
@@ -428,10 +416,10 @@ class PayoutBatch(SQLModel, table=True):
     organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     source_bank_account_id: int = Field(foreign_key="bank_account.id", index=True)
     status: PayoutBatchStatus = Field(default=PayoutBatchStatus.DRAFT, sa_type=sa.String(10), index=True)
-    total_vnd: int = _money(default=0)
+    total_vnd: int = money_field(default=0)
     created_by_id: int = Field(foreign_key="user_account.id")
     approved_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
     approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -448,7 +436,7 @@ class PayoutLine(SQLModel, table=True):
 
     __tablename__ = "payout_line"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", PayoutLineStatus), name="status"),
+        sa.CheckConstraint(one_of("status", PayoutLineStatus), name="status"),
         sa.CheckConstraint("kind IN ('payout', 'refund')", name="kind"),
         sa.CheckConstraint("amount_vnd > 0", name="amount_positive"),
     )
@@ -462,7 +450,7 @@ class PayoutLine(SQLModel, table=True):
     bank_bin: str = Field(max_length=6)
     account_number: str = Field(max_length=19)
     holder_name: str = Field(max_length=100)
-    amount_vnd: int = _money()
+    amount_vnd: int = money_field()
     status: PayoutLineStatus = Field(default=PayoutLineStatus.PENDING, sa_type=sa.String(10), index=True)
     bank_reference: str = Field(default="", max_length=100)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

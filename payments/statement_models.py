@@ -25,21 +25,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from choso.db import UTCDateTime, utcnow
+from choso.columns import created_at_field, money_field
+from choso.db import UTCDateTime
 
 MAX_STATEMENT_BYTES = 10 * 1024 * 1024  # the largest statement file kept (and uploaded)
 
 
-def _created_at() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
 def _when() -> Any:
     return Field(default=None, sa_type=UTCDateTime)
-
-
-def _money(**kwargs: Any) -> Any:
-    return Field(sa_type=sa.BigInteger, **kwargs)
 
 
 class StatementStatus(StrEnum):
@@ -69,17 +62,17 @@ class BankStatement(SQLModel, table=True):
     status: StatementStatus = Field(default=StatementStatus.QUEUED, sa_type=sa.String(10), index=True)
     error: str = Field(default="", max_length=500)
     uploaded_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = _created_at()
-    updated_at: datetime = _created_at()  # every phase touches it: a stale import is re-queued
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()  # every phase touches it: a stale import is re-queued
     imported_at: datetime | None = _when()
     period_start: date | None = None
     period_end: date | None = None
-    opening_balance_vnd: int | None = _money(default=None)
-    closing_balance_vnd: int | None = _money(default=None)
+    opening_balance_vnd: int | None = money_field(default=None)
+    closing_balance_vnd: int | None = money_field(default=None)
     # The ledger's balance of the bank account at the end of the statement's last day, and
     # closing balance minus it: what the bank holds that the ledger does not know (or owes).
-    ledger_balance_vnd: int | None = _money(default=None)
-    balance_difference_vnd: int | None = _money(default=None)
+    ledger_balance_vnd: int | None = money_field(default=None)
+    balance_difference_vnd: int | None = money_field(default=None)
     counts: dict[str, int] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
 
 
@@ -98,7 +91,7 @@ class StatementLine(SQLModel, table=True):
     position: int  # 1-based, in the file
     booked_on: date
     booked_time: str | None = Field(default=None, max_length=8)
-    amount_vnd: int = _money()  # negative: money out
+    amount_vnd: int = money_field()  # negative: money out
     memo: str = Field(default="", max_length=500)
     bank_reference: str = Field(default="", max_length=100)
     counterparty_name: str = Field(default="", max_length=200)
@@ -129,9 +122,9 @@ class CardSettlementLine(SQLModel, table=True):
     type: str = Field(max_length=30)  # charge, payment, refund, payout, stripe_fee, adjustment...
     source_id: str = Field(default="", max_length=100)  # ch_..., re_..., po_...
     intent_id: str = Field(default="", max_length=100)  # the PaymentIntent of a charge
-    amount_vnd: int = _money()  # signed, as Stripe gives it (VND has no minor unit)
-    fee_vnd: int = _money(default=0)
-    net_vnd: int = _money()
+    amount_vnd: int = money_field()  # signed, as Stripe gives it (VND has no minor unit)
+    fee_vnd: int = money_field(default=0)
+    net_vnd: int = money_field()
     currency: str = Field(default="vnd", max_length=3)
     occurred_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     available_on: datetime | None = _when()
@@ -140,7 +133,7 @@ class CardSettlementLine(SQLModel, table=True):
     payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
     refund_id: int | None = Field(default=None, foreign_key="refund.id")
     outcome: str = Field(default="", max_length=200)
-    created_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
 
 
 class ReconciliationReport(SQLModel, table=True):
@@ -157,8 +150,8 @@ class ReconciliationReport(SQLModel, table=True):
     day: date = Field(index=True)
     matched: int = 0
     exceptions: int = 0
-    received_vnd: int = _money(default=0)
-    balance_difference_vnd: int | None = _money(default=None)
+    received_vnd: int = money_field(default=0)
+    balance_difference_vnd: int | None = money_field(default=None)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
-    created_at: datetime = _created_at()
-    updated_at: datetime = _created_at()
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
