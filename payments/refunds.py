@@ -234,7 +234,7 @@ def _unreserve(session: Session, payment_id: int, amount_vnd: int) -> None:
 def _payee_account(session: Session, payment: Payment, request: PaymentRequest | None) -> str:
     if request is None:  # only held refunds dues have no request, and they are taken first
         raise PaymentNotRefundable(N_("This payment cannot be refunded (it is in suspense or refunded)."))
-    return requests._credit_for(session, request, payment)  # the account its settlement credited
+    return requests.settlement_credit_account(session, request, payment)
 
 
 def _hold(session: Session, refund: Refund, amount_vnd: int) -> None:

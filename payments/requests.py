@@ -421,7 +421,9 @@ def _unclaimed_reason(
     return None
 
 
-def _credit_for(session: Session, request: PaymentRequest, payment: Payment) -> str:
+def settlement_credit_account(session: Session, request: PaymentRequest, payment: Payment) -> str:
+    """The ledger account a payment's settlement credits: the payee's own account when the money
+    went straight into the payee's bank account, otherwise the one the request's cause names."""
     if payment.bank_account_id is not None:
         account = session.get(BankAccount, payment.bank_account_id)
         if account is not None and account.organisation_id == request.payee_organisation_id:
@@ -438,7 +440,10 @@ def _settle(session: Session, request: PaymentRequest, payment: Payment, source:
     postings = split(
         source,
         payment.amount_vnd,
-        [(_credit_for(session, request, payment), applied), (ledger.REFUNDS_DUE, payment.excess_vnd)],
+        [
+            (settlement_credit_account(session, request, payment), applied),
+            (ledger.REFUNDS_DUE, payment.excess_vnd),
+        ],
     )
     if applied:
         request.received_vnd += applied
