@@ -42,7 +42,7 @@ from choso.errors import Conflict, NotFound, PermissionDenied
 from choso.i18n import N_, format_vnd
 from choso.jobs import enqueue_after_commit
 from choso.text import NoControlCharacters
-from market.models import Role, User
+from market.models import Organisation, Role, User
 from payments import banks, ledger, refunds, vietqr
 from payments.bank_feeds import BankNotification
 from payments.models import (
@@ -563,3 +563,98 @@ def export_csv(session: Session, user: User, batch_id: int) -> str:
         )
         writer.writerow([safe_cell(cell) for cell in row])
     return output.getvalue()
+
+
+# --- what the staff pages show ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owed:
+    """An organisation the platform owes money to, and whether a batch can pay it now."""
+
+    organisation_id: int
+    name: str
+    amount_vnd: int
+    account: BankAccount | None  # its payout account; None: none chosen (or no longer active)
+    in_draft: bool  # already on a draft batch
+
+
+def owed_for(session: Session, user: User) -> list[Owed]:
+    """What the platform owes organisations (payable balances), for operators; nobody else
+    pays out of the platform's account, so for them it is empty."""
+    if user.role != Role.OPERATOR:
+        return []
+    rows = session.exec(
+        select(LedgerAccount.organisation_id, LedgerAccount.balance_vnd, Organisation.name, BankAccount)
+        .join(Organisation, col(Organisation.id) == LedgerAccount.organisation_id)
+        .outerjoin(PayoutAccount, PayoutAccount.organisation_id == LedgerAccount.organisation_id)
+        .outerjoin(
+            BankAccount,
+            sa.and_(
+                col(BankAccount.id) == PayoutAccount.bank_account_id, col(BankAccount.is_active).is_(True)
+            ),
+        )
+        .where(col(LedgerAccount.code).like("payable:%"), LedgerAccount.balance_vnd < 0)
+        .order_by(col(LedgerAccount.balance_vnd), col(LedgerAccount.organisation_id))
+    ).all()
+    drafted = set(session.exec(_in_open_batches().where(col(PayoutLine.organisation_id).is_not(None))).all())
+    return [
+        Owed(organisation_id or 0, name, -balance, account, organisation_id in drafted)
+        for organisation_id, balance, name, account in rows
+    ]
+
+
+def source_accounts(session: Session, user: User) -> list[BankAccount]:
+    """The active accounts ``user`` may draw a batch on: the platform's (operators) or the
+    organisation's own (its staff, for its refunds by bank transfer)."""
+    if user.role == Role.OPERATOR:
+        owner = col(BankAccount.organisation_id).is_(None)
+    elif user.role in STAFF_ROLES and user.organisation_id is not None:
+        owner = BankAccount.organisation_id == user.organisation_id
+    else:
+        return []
+    query = select(BankAccount).where(owner, col(BankAccount.is_active).is_(True))
+    return list(session.exec(query.order_by(col(BankAccount.id))))
+
+
+@dataclass(frozen=True)
+class BatchView:
+    batch: PayoutBatch
+    lines: list[LineView]
+    source: BankAccount
+    payees: dict[int, str]  # organisation id → name, for the payout lines
+    people: dict[int, str]  # user id → name: who drew the batch up and who approved it
+
+
+def batch_view(session: Session, user: User, batch_id: int) -> BatchView:
+    """A batch with everything its page shows, for its handlers (else NotFound)."""
+    batch = get_batch_for(session, user, batch_id)
+    lines = lines_of(session, batch_id)
+    payee_ids = {line.organisation_id for line in lines if line.organisation_id is not None}
+    people_ids = {batch.created_by_id, *([batch.approved_by_id] if batch.approved_by_id else [])}
+    payees = session.exec(
+        select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(payee_ids))
+    )
+    people = session.exec(select(User.id, User.full_name).where(col(User.id).in_(people_ids)))
+    return BatchView(
+        batch=batch,
+        lines=line_views(lines),
+        source=session.get_one(BankAccount, batch.source_bank_account_id),
+        payees={org_id or 0: name for org_id, name in payees},
+        people={person_id or 0: name for person_id, name in people},
+    )
+
+
+def get_line_for(session: Session, user: User, line_id: int) -> PayoutLine:
+    """A line of a batch ``user`` handles (else NotFound)."""
+    return _line_for(session, user, line_id)[1]
+
+
+def payable_line_for(session: Session, user: User, line_id: int) -> PayoutLine:
+    """A line a clerk may still pay (its batch approved or sent, the line pending), for the
+    batch's handlers; any other line has no QR to pay it with (NotFound)."""
+    batch, line = _line_for(session, user, line_id)
+    payable = batch.status in (PayoutBatchStatus.APPROVED, PayoutBatchStatus.SENT)
+    if not payable or line.status != PayoutLineStatus.PENDING:
+        raise NotFound(N_("No such payout line."))
+    return line

@@ -14,3 +14,9 @@ from web.pages import audit_log, dashboard, opendata, pilots  # noqa: E402
 
 for module in (dashboard, audit_log, opendata, pilots):
     router.include_router(module.router)
+
+# Cards, refunds and payouts (issue 7): the staff pages of refunds and payout batches.
+from web.pages import payouts, refunds  # noqa: E402
+
+for module in (refunds, payouts):
+    router.include_router(module.router)
