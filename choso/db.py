@@ -87,9 +87,9 @@ def make_engine(url: str, *, begin_immediate: bool = True) -> Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         _configure_sqlite(engine, begin_immediate)
         return engine
-    # Room for every request thread (about 40) plus the second connection a committing session
-    # briefly takes to clear its published outbox rows: a smaller pool can be exhausted by
-    # sessions each waiting for their second connection (a 30 s stall under load).
+    # Room for every request thread (about 40) and the job threads. A unit of work holds one
+    # connection at a time: its jobs are published (outbox rows cleared) only after the session
+    # has given its own back (choso.jobs), so requests cannot exhaust the pool waiting on themselves.
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=50)
 
 

@@ -157,7 +157,11 @@ def dispatch(task: Task, *args: Any, **kwargs: Any) -> None:
         embedded_runner().submit(task, args, kwargs, outbox_id=_publishing_row.get())
     else:
         kwargs, headers = observability.message_parts(kwargs)  # the request id travels as a header
-        task.apply_async(args=args, kwargs=kwargs, queue=settings.task_queue, headers=headers)
+        # Nobody reads an outbox job's result: storing it would cost the worker a Redis write
+        # and a publish per job, and the publisher a subscription to the result's channel.
+        task.apply_async(
+            args=args, kwargs=kwargs, queue=settings.task_queue, headers=headers, ignore_result=True
+        )
 
 
 _PENDING_KEY = "choso_pending_jobs"
@@ -229,8 +233,11 @@ def _release_claims(row_ids: list[int], engine: Engine) -> None:
         log.exception("could not release outbox rows %s (their claim will lapse)", row_ids)
 
 
+_COMMITTED_KEY = "choso_committed_jobs"
+
+
 @event.listens_for(Session, "after_commit")
-def _publish_pending(session: Session) -> None:
+def _committed(session: Session) -> None:
     outer = session.get_transaction()
     if outer is not None and outer.is_active:
         # SQLAlchemy also calls after_commit when a SAVEPOINT is released; the jobs belong
@@ -241,15 +248,23 @@ def _publish_pending(session: Session) -> None:
         # Nothing may be loaded through the session here: the values were kept at enqueue
         # time, and the id (assigned by the flush) is read from the identity map's key.
         pending = [(inspect(row).identity[0], name, args, kwargs) for row, name, args, kwargs in rows]
-        _publish(pending, session.get_bind())  # type: ignore[arg-type]
+        session.info.setdefault(_COMMITTED_KEY, []).extend(pending)
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _drop_unpublished(session: Session, transaction: SessionTransaction) -> None:
-    # After a commit the list is already empty; what is left belonged to a rolled-back
-    # (or abandoned) transaction, whose outbox rows are gone with it.
-    if transaction.parent is None:
-        session.info.pop(_PENDING_KEY, None)
+def _publish_committed(session: Session, transaction: SessionTransaction) -> None:
+    """Publish what the transaction committed, once it has ended: SQLAlchemy calls this after
+    the session gave its connection back to the pool (after_commit comes before), so clearing
+    or releasing the outbox rows never makes one unit of work hold two connections at once (a
+    pool of N connections could otherwise stall with N sessions each waiting for a second).
+    What is left pending belonged to a rolled-back (or abandoned) transaction, whose outbox rows
+    are gone with it."""
+    if transaction.parent is not None:
+        return
+    session.info.pop(_PENDING_KEY, None)
+    committed = session.info.pop(_COMMITTED_KEY, None)
+    if committed:
+        _publish(committed, session.get_bind())  # type: ignore[arg-type]
 
 
 # A row is normally published milliseconds after its commit; one older than this was missed.

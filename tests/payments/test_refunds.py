@@ -143,9 +143,8 @@ def race_refunds(user_id: int, payment_id: int, amount_vnd: int, count: int, **d
     """``count`` refunds asked for at the same moment, each in its own transaction (the use
     case the API route calls), on connections of their own; what became of each.
 
-    (A committing transaction publishes its jobs on a second connection: with more sessions
-    waiting on one row than the app's pool has connections, the pool itself would be the
-    bottleneck, so the race gets a pool as large as it.)"""
+    (With more sessions waiting on one row than the app's pool has connections, the pool itself
+    would be the bottleneck, so the race gets a pool as large as it.)"""
     url = get_settings().effective_database_url
     engine = make_engine(url) if url.startswith("sqlite") else sa.create_engine(url, pool_size=count + 2)
     barrier = threading.Barrier(count)
