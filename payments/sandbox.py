@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from choso.errors import NotFound, PermissionDenied
 from choso.i18n import N_
@@ -19,12 +19,29 @@ from choso.settings import get_settings
 from market.models import User
 from payments import requests, webhooks
 from payments.bank_feeds import BankNotification
-from payments.models import BankAccount
+from payments.models import BankAccount, WebhookEvent
 from payments.vietqr import qr_purpose
 
 
 def simulate_transfer(session: Session, user: User, request_id: int, *, amount_vnd: int | None = None) -> int:
-    """Send a signed SePay notification paying ``request_id`` (default: what is outstanding)."""
+    """Send a signed SePay notification paying ``request_id`` (default: what is outstanding);
+    returns how many new events were queued (the API's answer)."""
+    return _send(session, user, request_id, amount_vnd)[0]
+
+
+def simulate_transfer_event(
+    session: Session, user: User, request_id: int, *, amount_vnd: int | None = None
+) -> int:
+    """The same; returns the id of the stored notification, which the pay page watches until
+    its job has processed it (a count of 1 is not an id: that page then watched event 1)."""
+    _queued, external_id = _send(session, user, request_id, amount_vnd)
+    found = select(WebhookEvent.id).where(
+        WebhookEvent.source == "sepay", WebhookEvent.external_id == external_id
+    )
+    return session.exec(found).one() or 0
+
+
+def _send(session: Session, user: User, request_id: int, amount_vnd: int | None) -> tuple[int, str]:
     if not get_settings().sandbox:
         raise NotFound(N_("This page or object does not exist."))
     request = requests.get_request_for(session, user, request_id)
@@ -48,4 +65,5 @@ def simulate_transfer(session: Session, user: User, request_id: int, *, amount_v
     feed = webhooks.feed("sepay")
     body = feed.encode(notice)
     session.commit()  # end the read: accept() is its own unit of work
-    return webhooks.accept(session, "sepay", feed.signed_headers(body, datetime.now(UTC)), body)
+    queued = webhooks.accept(session, "sepay", feed.signed_headers(body, datetime.now(UTC)), body)
+    return queued, notice.external_id

@@ -26,6 +26,7 @@ from slugify import slugify
 
 from tests import backend
 from tests.browser.support import CHROMIUM, VARIANTS, Variant, choose_language, requires_services, settle_jobs
+from tests.conftest import _TMP
 from tests.servers import ROOT, Server, running_server, server_env
 
 RESULTS = ROOT / "var" / "test-results" / f"browser-{backend.BACKEND}"
@@ -94,13 +95,38 @@ def page(page: Page, variant: Variant) -> Page:
     return page
 
 
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _jobs_settled_before_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     """The database is emptied after each test (tests.conftest.clean_database); first let the
-    server's jobs finish, so none of them runs against the emptied tables."""
+    server's jobs finish, so none of them runs against the emptied tables. A failed test also
+    gets the server's log (and the worker's) beside its trace."""
     yield
-    if "live_server" in request.fixturenames:
+    if "live_server" not in request.fixturenames:
+        return
+    try:
         settle_jobs()
+    finally:
+        if request.node.stash.get(_FAILED, False):
+            _keep_logs(request.getfixturevalue("live_server"), Path(request.getfixturevalue("output_path")))
+
+
+def _keep_logs(server: Server, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(server.log_path, folder / "server.log")
+    worker_log = _TMP / "worker.log"
+    if worker_log.exists():
+        shutil.copyfile(worker_log, folder / "worker.log")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

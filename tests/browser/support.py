@@ -87,8 +87,13 @@ def choose_language(page: Page, variant: Variant) -> None:
 
 def login(page: Page, email: str, password: str = PASSWORD, *, totp_secret: str | None = None) -> None:
     """Log in through /login; if the site then asks for a one-time code (operators and agency
-    officers with two-factor authentication), type the current one."""
+    officers with two-factor authentication), type the current one (``totp_secret``, or
+    ``tests.support.totp_code_for(email)``).
+
+    The login brings the account's own language (Vietnamese for the factories' users); the
+    person who was reading in another language switches back to it with the switcher."""
     page.goto("/login")
+    language = page.locator("html").get_attribute("lang") or "vi"
     page.locator("#f-email").fill(email)
     page.locator("#f-password").fill(password)
     page.locator("form[action='/login'] button[type=submit]").click()
@@ -99,6 +104,9 @@ def login(page: Page, email: str, password: str = PASSWORD, *, totp_secret: str 
         code_field.first.locator("xpath=ancestor::form").locator("button[type=submit]").click()
         page.wait_for_load_state()
     expect(page.locator("form[action='/logout']")).to_have_count(1)
+    if page.locator("html").get_attribute("lang") != language:
+        page.locator(".lang").get_by_role("link", name=language.upper(), exact=True).click()
+        expect(page.locator("html")).to_have_attribute("lang", language)
 
 
 def _one_time_code(email: str, secret: str | None) -> str:
@@ -186,7 +194,8 @@ def _axe_source() -> str:
 
 def check_accessibility(page: Page, *, exclude: tuple[str, ...] = ()) -> None:
     """Run axe-core (vendored, tests/browser/vendor) on the page as it is now; fail on any
-    violation of impact serious or critical, listing each rule and the elements it found.
+    violation of impact serious or critical, listing each rule and the elements it found;
+    and fail if the page is wider than the screen (a phone would scroll it sideways).
 
     The script is evaluated through the DevTools protocol, so the site's Content-Security-Policy
     (which forbids inline scripts) stays on for the journey."""
@@ -202,6 +211,9 @@ def check_accessibility(page: Page, *, exclude: tuple[str, ...] = ()) -> None:
     )
     bad = [v for v in results["violations"] if v.get("impact") in FAILING_IMPACTS]
     assert not bad, f"axe-core on {page.url}:\n" + "\n".join(_describe(v) for v in bad)
+    # WCAG 1.4.10 (reflow), which axe does not test: on a phone nothing makes the page scroll sideways.
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{page.url} is {widths[0]} px wide on a {widths[1]} px screen"
 
 
 def _describe(violation: dict[str, Any]) -> str:
