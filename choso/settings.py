@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     task_queue: str = Field("choso", description="Celery queue the app publishes to and workers consume.")
     secret_key: str = Field("", description="Signs CSRF tokens; empty means a key generated into data_dir.")
+    totp_key: str = Field(
+        "", description="Encrypts users' TOTP secrets; empty means derived from the secret key."
+    )
     default_locale: str = "vi"
     timezone: str = "Asia/Ho_Chi_Minh"
 

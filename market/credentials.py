@@ -55,6 +55,14 @@ def session_lifetime(role: str) -> Lifetime:
     return Lifetime(timedelta(minutes=settings.session_idle_minutes), timedelta(days=settings.session_days))
 
 
+# A personal token (made by its owner for an integration, market.tokens) lasts until its own
+# expires_at, chosen within a year, whatever the role: revocation and the audit log watch it.
+PERSONAL_TOKEN_MAX_DAYS = 365
+PERSONAL_TOKEN_LIFETIME = Lifetime(
+    timedelta(days=PERSONAL_TOKEN_MAX_DAYS), timedelta(days=PERSONAL_TOKEN_MAX_DAYS)
+)
+
+
 def token_lifetime(role: str) -> Lifetime:
     settings = get_settings()
     if role in STAFF_ROLES:
@@ -154,7 +162,7 @@ def revoke_session(session: Session, user: User, session_id: int) -> None:
         delete(UserSession).where(col(UserSession.id) == session_id, col(UserSession.user_id) == user.id)
     )
     if not result.rowcount:
-        session.rollback()
+        session.commit()  # nothing changed; a rollback would expire the caller, whom the 404 page shows
         raise NotFound(N_("No such session."))
     session.commit()
 
@@ -207,7 +215,7 @@ def token_credential(session: Session, token: str) -> Credential | None:
 
 
 def _token_alive(row: ApiToken, user: User, now: datetime) -> bool:
-    lifetime = token_lifetime(user.role)
+    lifetime = PERSONAL_TOKEN_LIFETIME if row.personal else token_lifetime(user.role)
     return (
         user.is_active
         and row.revoked_at is None
@@ -248,7 +256,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
         .values(revoked_at=utcnow())
     )
     if not result.rowcount:
-        session.rollback()
+        session.commit()  # nothing changed; a rollback would expire the caller, whom the 404 page shows
         raise NotFound(N_("No such token."))
     session.commit()
 
@@ -302,6 +310,7 @@ def purge(session: Session, now: datetime) -> int:
             ),
             delete(ApiToken).where(
                 col(ApiToken.user_id).in_(users),
+                col(ApiToken.personal).is_(False),
                 or_(
                     col(ApiToken.revoked_at).is_not(None),
                     col(ApiToken.expires_at) <= now,
@@ -311,4 +320,8 @@ def purge(session: Session, now: datetime) -> int:
             ),
         ):
             removed += session.exec(statement).rowcount or 0  # type: ignore[call-overload]
-    return removed
+    personal = delete(ApiToken).where(
+        col(ApiToken.personal).is_(True),
+        or_(col(ApiToken.revoked_at).is_not(None), col(ApiToken.expires_at) <= now),
+    )
+    return removed + (session.exec(personal).rowcount or 0)

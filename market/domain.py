@@ -16,7 +16,7 @@ def _periodic(_settings: Any) -> list[PeriodicJob]:
 
 DOMAIN = Domain(
     name="market",
-    models=("market.models",),
+    models=("market.models", "market.totp_models"),
     tasks=("market.tasks", "market.order_tasks"),
     periodic=_periodic,
     cli=(("user", "market.cli:user_app"),),

@@ -113,6 +113,9 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_used_at: datetime = created_at_field()
     authenticated_at: datetime = created_at_field()
+    # Made by its owner on the account page or /me/tokens for an integration: it lasts until
+    # its own expires_at (1–365 days) or its revocation, whatever the role (market.tokens).
+    personal: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class RateLimit(SQLModel, table=True):

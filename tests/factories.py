@@ -13,10 +13,10 @@ from functools import cache
 from sqlmodel import Session
 
 from choso.db import session_scope, utcnow
-from market import security
+from market import security, totp
 from market.models import DeliveryOption, Organisation, OrganisationKind, Product, Role, User
 from payments.models import BankAccount, PaymentRequest
-from tests.support import PASSWORD, WARD_HAC_THANH
+from tests.support import PASSWORD, TOTP_SECRET, WARD_HAC_THANH
 
 _serial = itertools.count(1)
 VIETCOMBANK_BIN = "970436"
@@ -51,8 +51,10 @@ def organisation(kind: str = OrganisationKind.PRODUCER, name: str | None = None)
 
 
 def user(role: str = Role.BUYER, organisation_id: int | None = None, email: str | None = None) -> User:
+    """A user; operators and agency officers come enrolled in TOTP with support.TOTP_SECRET
+    (log them in with support.page_login / api_token, or totp_code_for)."""
     n = next(_serial)
-    return _saved(  # type: ignore[return-value]
+    row: User = _saved(  # type: ignore[assignment]
         User(
             email=email or f"user{n}@example.vn",
             full_name=f"Người dùng {n}",
@@ -61,6 +63,9 @@ def user(role: str = Role.BUYER, organisation_id: int | None = None, email: str 
             organisation_id=organisation_id,
         )
     )
+    if totp.is_required(row):
+        _saved(totp.confirmed_credential(row.id or 0, TOTP_SECRET, utcnow()))
+    return row
 
 
 def staff(kind: str = OrganisationKind.PRODUCER) -> tuple[Organisation, User]:

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from market import credentials, parties
+from market import credentials, parties, totp
 from market.models import Organisation, User
+from web.actors import actor_of
 from web.api.schemas import ReauthRequest, TokenOut, TokenRequest, UserOut
 from web.deps import DB, api_user, bearer_token, caller_credential, client_ip
 
@@ -25,8 +26,13 @@ def register(data: parties.Registration, request: Request, session: DB) -> UserO
 
 @router.post("/token", response_model=TokenOut)
 def issue_token(data: TokenRequest, request: Request, session: DB) -> TokenOut:
-    """Exchange email and password for a bearer token (rate-limited like the login page)."""
+    """Exchange email and password for a bearer token (rate-limited like the login page).
+    Operators and agency officers, and anyone who set up two-factor authentication, also give
+    `totp_code` (or a single-use `recovery_code`): without it 401 `totp_required`; staff who
+    have not enrolled yet get 401 `totp_enrolment_required` (enrol by logging in on the site)."""
     user = parties.authenticate(session, data.email, data.password, client_ip(request))
+    second = {"code": data.totp_code, "recovery_code": data.recovery_code}
+    totp.check_api_login(session, user, actor_of(request, user), **second)
     token, row = credentials.issue_api_token(session, user, data.name)
     return TokenOut(access_token=token, expires_at=row.expires_at)
 

@@ -60,6 +60,8 @@ class TokenRequest(BaseModel):
     email: SafeText = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
     name: SafeText = Field(default="api", min_length=1, max_length=80)
+    totp_code: str = Field(default="", max_length=10, description="Required once TOTP is set up (staff).")
+    recovery_code: str = Field(default="", max_length=40, description="Instead of totp_code, once.")
 
 
 class ReauthRequest(BaseModel):

@@ -20,3 +20,9 @@ from web.pages import payouts, refunds  # noqa: E402
 
 for module in (refunds, payouts):
     router.include_router(module.router)
+
+# Accounts (issue 12): two-factor authentication (the login's second step, enrolment).
+from web.pages import tokens, totp  # noqa: E402
+
+for module in (totp, tokens):
+    router.include_router(module.router)

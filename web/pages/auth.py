@@ -30,7 +30,7 @@ from web.deps import (
     user_agent,
 )
 from web.i18n import LOCALE_COOKIE, LOCALE_COOKIE_SECONDS
-from web.pages import shop
+from web.pages import shop, totp
 from web.pages.common import form_errors_from, form_password, form_text, render, safe_next
 
 router = APIRouter()
@@ -119,7 +119,7 @@ async def login_submit(request: Request, session: DB) -> Response:
         error = form_errors_from(exc)["__all__"]
         context = {"next": target, "email": email, "error": error}
         return render(request, "login.html", context, status=exc.status_code, headers=exc.headers)
-    return await _in_thread(_logged_in, request, session, user, target)
+    return await _in_thread(totp.after_password, request, session, user, target)  # 2FA when due
 
 
 @router.post("/logout")
