@@ -10,6 +10,8 @@ Rules:
   metadata names our request id, reference code and attempt id;
 * card numbers never reach Choso: the payer's browser hands them to Stripe.js, which gives us
   a payment method id;
+* the payer is a user who may see the request, or the holder of its link token (a fee notice's
+  public link, no account): a holder sees and uses only the attempts made through the link;
 * a success is recorded by :func:`record_success` whoever reports it first (the webhook, the
   confirmation's answer, the return from authentication): the payment is idempotent on
   (stripe, intent id), so it posts once; an attempt's state never goes backwards;
@@ -35,8 +37,9 @@ from choso.errors import Conflict, DomainError, NotFound
 from choso.i18n import N_
 from choso.settings import get_settings
 from market.models import Organisation, User
-from payments import requests, stats
+from payments import links, requests, stats
 from payments.errors import RequestNotOpen
+from payments.links import LinkHolder
 from payments.models import (
     CardAttempt,
     CardAttemptStatus,
@@ -324,11 +327,35 @@ def offered(request: PaymentRequest) -> bool:
         return pilots.available(session, CARD_SERVICE, pilot_place(session, request))
 
 
-def start_checkout(session: Session, user: User, request_id: int) -> Checkout:
+# Who pays: a logged-in user who may see the request, or whoever holds its link token.
+Payer = User | LinkHolder
+
+
+def _request_for(session: Session, payer: Payer, request_id: int) -> PaymentRequest:
+    if isinstance(payer, LinkHolder):
+        request = links.get_request_by_token(session, payer.token)
+        if request.id != request_id:
+            raise NotFound(links.NO_SUCH_REQUEST)
+        return request
+    return requests.get_request_for(session, payer, request_id)
+
+
+def _maker(payer: Payer) -> int | None:
+    """The user an attempt is recorded as made by (none through a link)."""
+    return payer.id if isinstance(payer, User) else None
+
+
+def _made_by(payer: Payer) -> Any:
+    """The condition on attempts made by this payer (through a link: by no user)."""
+    maker = _maker(payer)
+    return col(CardAttempt.created_by_id).is_(None) if maker is None else CardAttempt.created_by_id == maker
+
+
+def start_checkout(session: Session, payer: Payer, request_id: int) -> Checkout:
     """An intent for what is still owed on the request: the payer's unfinished one if it still
     fits, else a new attempt. Commits; raises CardProcessorUnavailable with nothing charged."""
     processor = provider()
-    request = requests.get_request_for(session, user, request_id)
+    request = _request_for(session, payer, request_id)
     pilots.require(session, CARD_SERVICE, pilot_place(session, request))
     _require_open(request)
     amount = request.outstanding_vnd
@@ -336,7 +363,7 @@ def start_checkout(session: Session, user: User, request_id: int) -> Checkout:
         select(CardAttempt)
         .where(
             CardAttempt.request_id == request_id,
-            CardAttempt.created_by_id == user.id,
+            _made_by(payer),
             col(CardAttempt.status).in_(REUSABLE),
             CardAttempt.amount_vnd == amount,
         )
@@ -348,7 +375,7 @@ def start_checkout(session: Session, user: User, request_id: int) -> Checkout:
         if intent.status in REUSABLE:
             return _checkout(reusable, intent)
         apply_intent(session, reusable.id or 0, intent)
-    attempt = CardAttempt(request_id=request_id, amount_vnd=amount, created_by_id=user.id)
+    attempt = CardAttempt(request_id=request_id, amount_vnd=amount, created_by_id=_maker(payer))
     session.add(attempt)
     session.commit()
     try:
@@ -366,11 +393,11 @@ def start_checkout(session: Session, user: User, request_id: int) -> Checkout:
     return _checkout(apply_intent(session, attempt.id or 0, intent), intent)
 
 
-def confirm(session: Session, user: User, attempt_id: int, *, payment_method: str) -> Checkout:
+def confirm(session: Session, payer: Payer, attempt_id: int, *, payment_method: str) -> Checkout:
     """Charge the attempt's intent with a payment method made by Stripe.js. A decline leaves
     the intent waiting for another card (402); no answer leaves it as it was (503)."""
     processor = provider()
-    attempt, request = attempt_for(session, user, attempt_id)
+    attempt, request = attempt_for(session, payer, attempt_id)
     if attempt.status == CardAttemptStatus.SUCCEEDED:
         session.commit()
         return _checkout(attempt, None)
@@ -392,11 +419,11 @@ def confirm(session: Session, user: User, attempt_id: int, *, payment_method: st
     return _checkout(apply_intent(session, attempt_id, intent), intent)
 
 
-def complete(session: Session, user: User, attempt_id: int) -> Checkout:
+def complete(session: Session, payer: Payer, attempt_id: int) -> Checkout:
     """The payer is back (after authentication): ask the processor how the intent stands and
     record it; a success posts the payment, once, whoever else reports it. Commits."""
     processor = provider()
-    attempt, _request = attempt_for(session, user, attempt_id)
+    attempt, _request = attempt_for(session, payer, attempt_id)
     intent_id = attempt.intent_id
     session.commit()
     if not intent_id:
@@ -405,20 +432,21 @@ def complete(session: Session, user: User, attempt_id: int) -> Checkout:
     return _checkout(apply_intent(session, attempt_id, intent), intent)
 
 
-def look(session: Session, user: User, attempt_id: int) -> tuple[Checkout, PaymentRequest]:
+def look(session: Session, payer: Payer, attempt_id: int) -> tuple[Checkout, PaymentRequest]:
     """An attempt as the processor has it now, for the card page: reads, never writes."""
-    attempt, request = attempt_for(session, user, attempt_id)
+    attempt, request = attempt_for(session, payer, attempt_id)
     intent = _ask(provider().retrieve_intent, attempt.intent_id) if attempt.intent_id else None
     return _checkout(attempt, intent), request
 
 
-def attempt_for(session: Session, user: User, attempt_id: int) -> tuple[CardAttempt, PaymentRequest]:
-    """An attempt and its request, for whoever may see the request (else NotFound)."""
+def attempt_for(session: Session, payer: Payer, attempt_id: int) -> tuple[CardAttempt, PaymentRequest]:
+    """An attempt and its request, for whoever may see the request (else NotFound); through a
+    link, only the attempts made through a link."""
     attempt = session.get(CardAttempt, attempt_id)
-    if attempt is None:
+    if attempt is None or (isinstance(payer, LinkHolder) and attempt.created_by_id is not None):
         raise NotFound(N_("No such card payment."))
     try:
-        request = requests.get_request_for(session, user, attempt.request_id)
+        request = _request_for(session, payer, attempt.request_id)
     except NotFound:
         raise NotFound(N_("No such card payment.")) from None
     return attempt, request

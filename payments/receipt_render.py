@@ -193,6 +193,10 @@ def _parties(pdf: _ReceiptPdf, content: Mapping[str, Any]) -> None:
     pdf.labelled(payer_label, content["payer"].get("name", ""))
     pdf.labelled("Hình thức thanh toán", CHANNEL_LABELS.get(str(content["channel"]), content["channel"]))
     pdf.labelled("Mã thanh toán", content["reference_code"])
+    if content.get("notice_number"):  # a fee receipt names the notice it pays, and its dossier
+        pdf.labelled("Thông báo nộp phí số", content["notice_number"])
+    if content.get("dossier_number"):
+        pdf.labelled("Mã hồ sơ", content["dossier_number"])
     pdf.ln(2)
 
 

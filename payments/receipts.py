@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,6 +170,32 @@ def replaced_by_cancellation(session: Session, replacement_id: int) -> ReceiptCa
     return session.exec(
         select(ReceiptCancellation).where(ReceiptCancellation.replacement_id == replacement_id)
     ).first()
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whether a receipt still counts: its cancellation and the receipt that replaces it, or
+    the cancelled receipt that it replaces (what the public verify page tells)."""
+
+    cancellation: ReceiptCancellation | None
+    replaced_by: Receipt | None
+    replaces: ReceiptCancellation | None
+    replaced: Receipt | None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancellation is not None
+
+
+def standing(session: Session, receipt: Receipt) -> Standing:
+    cancellation = cancellation_of(session, receipt.id or 0)
+    replaces = replaced_by_cancellation(session, receipt.id or 0)
+    return Standing(
+        cancellation=cancellation,
+        replaced_by=session.get(Receipt, cancellation.replacement_id) if cancellation else None,
+        replaces=replaces,
+        replaced=session.get(Receipt, replaces.receipt_id) if replaces else None,
+    )
 
 
 def cancel_and_replace(

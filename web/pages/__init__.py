@@ -15,6 +15,11 @@ from web.pages import audit_log, dashboard, opendata, pilots  # noqa: E402
 for module in (dashboard, audit_log, opendata, pilots):
     router.include_router(module.router)
 
+# Fees (issue 9): a fee notice paid by card from its public link, without an account.
+from web.pages import fee_cards  # noqa: E402
+
+router.include_router(fee_cards.router)
+
 # Cards, refunds and payouts (issue 7): the staff pages of refunds and payout batches.
 from web.pages import payouts, refunds  # noqa: E402
 

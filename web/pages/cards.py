@@ -9,7 +9,8 @@ Content-Security-Policy adds the Stripe.js and Stripe API origins and nothing el
 Flow: POST /pay/{id}/card (start or resume an attempt) → GET the card page → the script posts
 the payment method to …/confirm (JSON, CSRF header) → after any authentication the browser
 comes to …/return, which posts …/complete: the success is recorded, once, whoever else
-(the webhook) reports it.
+(the webhook) reports it. The same pages serve a fee notice's link holder, without an account,
+under /fees/n/{token}/card (web/pages/fee_cards.py, through :class:`CardUrls`).
 
 The payout account is one of the organisation's own bank accounts; changing it needs a recent
 password, and is audited and announced (payments.payouts).
@@ -17,6 +18,7 @@ password, and is audited and announced (payments.payouts).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -31,7 +33,7 @@ from choso.settings import get_settings
 from market.models import Role, User
 from payments import bank_accounts, banks, cards, payouts
 from payments.card_schemas import CardConfirmIn
-from payments.models import CardAttemptStatus, RequestStatus
+from payments.models import CardAttemptStatus, PaymentRequest, RequestStatus
 from web.actors import actor_of
 from web.deps import DB, MAX_ID, ObjectId, page_reauthenticated, page_role, page_user
 from web.i18n import templates
@@ -71,15 +73,27 @@ def content_security_policy() -> str:
     )
 
 
-def _attempt_url(request_id: int, attempt_id: int, suffix: str = "") -> str:
-    return f"/pay/{request_id}/card/{attempt_id}{suffix}"
+@dataclass(frozen=True)
+class CardUrls:
+    """Where one way into the card pages leads: its attempts' pages under ``base``, and
+    ``back`` (the pay page; a fee notice's public page for its link's holder)."""
+
+    base: str
+    back: str
+
+    def attempt(self, attempt_id: int, suffix: str = "") -> str:
+        return f"{self.base}/{attempt_id}{suffix}"
+
+
+def _urls(request_id: int) -> CardUrls:
+    return CardUrls(base=f"/pay/{request_id}/card", back=f"/pay/{request_id}")
 
 
 @router.post("/pay/{request_id}/card")
 def start_card_payment(request_id: ObjectId, session: DB, user: Viewer) -> Response:
     """Start (or resume) paying by card; a processor that does not answer is a 503 page."""
     checkout = cards.start_checkout(session, user, request_id)
-    return RedirectResponse(_attempt_url(request_id, checkout.attempt.id or 0), status_code=303)
+    return RedirectResponse(_urls(request_id).attempt(checkout.attempt.id or 0), status_code=303)
 
 
 @router.get("/pay/{request_id}/card/{attempt_id}", response_class=HTMLResponse)
@@ -89,17 +103,31 @@ def card_page(
     checkout, pay_request = cards.look(session, user, attempt_id)
     if checkout.attempt.request_id != request_id:
         raise NotFound(NOT_FOUND)
+    return card_page_response(request, checkout, pay_request, _urls(request_id))
+
+
+def card_page_response(
+    request: Request,
+    checkout: cards.Checkout,
+    pay_request: PaymentRequest,
+    urls: CardUrls,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The card form of an attempt, or back to the payment once there is nothing left to pay."""
+    attempt_id = checkout.attempt.id or 0
     if pay_request.status != RequestStatus.OPEN or checkout.attempt.status == CardAttemptStatus.SUCCEEDED:
-        return RedirectResponse(f"/pay/{request_id}", status_code=303)
+        return RedirectResponse(urls.back, status_code=303)
     context: dict[str, Any] = {
         "pr": pay_request,
         "checkout": checkout,
         "client_secret": checkout.intent.client_secret if checkout.intent else "",
-        "confirm_url": _attempt_url(request_id, attempt_id, "/confirm"),
-        "return_url": _attempt_url(request_id, attempt_id, "/return"),
+        "confirm_url": urls.attempt(attempt_id, "/confirm"),
+        "return_url": urls.attempt(attempt_id, "/return"),
+        "restart_url": urls.base,
+        "back_url": urls.back,
         "test_cards": TEST_CARDS if get_settings().sandbox else (),
     }
-    response = render(request, "payments/card.html", context)
+    response = render(request, "payments/card.html", context, headers=headers)
     response.headers["Content-Security-Policy"] = content_security_policy()
     response.headers["Cache-Control"] = "no-store"  # the page carries the intent's client secret
     return response
@@ -110,16 +138,24 @@ async def confirm_card_payment(
     request_id: ObjectId, attempt_id: ObjectId, request: Request, session: DB, user: Viewer
 ) -> JSONResponse:
     """The card page's script sends the payment method Stripe.js made (JSON, X-CSRF-Token)."""
+    return await confirm_response(request, session, user, attempt_id, _urls(request_id))
+
+
+async def confirm_response(
+    request: Request, session: DB, payer: cards.Payer, attempt_id: int, urls: CardUrls
+) -> JSONResponse:
     try:
         data = CardConfirmIn.model_validate(await request.json())
     except (ValueError, ValidationError):
         return JSONResponse({"message": _translated(N_("The card form sent something unexpected."))}, 422)
-    return await run_in_threadpool(_confirm, session, user, request_id, attempt_id, data.payment_method)
+    return await run_in_threadpool(_confirm, session, payer, attempt_id, data.payment_method, urls)
 
 
-def _confirm(session: DB, user: User, request_id: int, attempt_id: int, payment_method: str) -> JSONResponse:
+def _confirm(
+    session: DB, payer: cards.Payer, attempt_id: int, payment_method: str, urls: CardUrls
+) -> JSONResponse:
     try:
-        checkout = cards.confirm(session, user, attempt_id, payment_method=payment_method)
+        checkout = cards.confirm(session, payer, attempt_id, payment_method=payment_method)
     except DomainError as error:
         session.rollback()
         return JSONResponse({"message": error.translated()}, error.status_code, headers=error.headers)
@@ -127,7 +163,7 @@ def _confirm(session: DB, user: User, request_id: int, attempt_id: int, payment_
     body = {
         "status": attempt.status,
         "client_secret": checkout.intent.client_secret if checkout.intent else "",
-        "next": _attempt_url(request_id, attempt_id, "/return"),
+        "next": urls.attempt(attempt_id, "/return"),
     }
     return JSONResponse(body)
 
@@ -141,8 +177,14 @@ def card_return(
     attempt, _pay_request = cards.attempt_for(session, user, attempt_id)
     if attempt.request_id != request_id:
         raise NotFound(NOT_FOUND)
-    context = {"complete_url": _attempt_url(request_id, attempt_id, "/complete")}
-    return render(request, "payments/card_return.html", context)
+    return return_page(request, _urls(request_id), attempt_id)
+
+
+def return_page(
+    request: Request, urls: CardUrls, attempt_id: int, headers: dict[str, str] | None = None
+) -> Response:
+    context = {"complete_url": urls.attempt(attempt_id, "/complete")}
+    return render(request, "payments/card_return.html", context, headers=headers)
 
 
 @router.post("/pay/{request_id}/card/{attempt_id}/complete")
@@ -150,9 +192,13 @@ def complete_card_payment(request_id: ObjectId, attempt_id: ObjectId, session: D
     checkout = cards.complete(session, user, attempt_id)
     if checkout.attempt.request_id != request_id:
         raise NotFound(NOT_FOUND)
+    return after_complete(checkout, _urls(request_id))
+
+
+def after_complete(checkout: cards.Checkout, urls: CardUrls) -> Response:
     if checkout.attempt.status in cards.REUSABLE:  # declined, or authentication not done: try again
-        return RedirectResponse(_attempt_url(request_id, attempt_id), status_code=303)
-    return RedirectResponse(f"/pay/{request_id}", status_code=303)
+        return RedirectResponse(urls.attempt(checkout.attempt.id or 0), status_code=303)
+    return RedirectResponse(urls.back, status_code=303)
 
 
 def _translated(message: str) -> str:

@@ -27,7 +27,7 @@ from choso.i18n import N_
 from fees import bulk, catalogue, notices, reports, tabular
 from fees.schemas import CancelIn, NoticeIn, ReceiptReplaceIn, ServiceIn
 from market.models import Role, User
-from payments import banks, qr_render, requests
+from payments import banks, cards, qr_render, requests
 from payments.receipt_render import render_receipt_pdf
 from web.actors import actor_of
 from web.api.fees import report_response
@@ -99,7 +99,7 @@ def public_notice(token: Token, request: Request, session: DB, _viewer: Optional
         "token": token,
         "bank": banks.find_bank(view.account.bank_bin),
         "vietqr": _vietqr_data_url(session, view),
-        "card_url": None,  # card payments for a request: see the report (slot kept for them)
+        "card_url": f"/fees/n/{token}/card" if cards.offered(view.request) else None,  # pages: fee_cards
         **_labels(),
     }
     return render(request, "fees/public_notice.html", context, headers=PUBLIC_HEADERS)
@@ -123,9 +123,14 @@ def public_receipt_pdf(token: Token, receipt_id: ObjectId, session: DB) -> Respo
     receipt = next((r for r in view.receipts if r.id == receipt_id), None)
     if receipt is None:
         raise NotFound(catalogue.NOT_FOUND)
-    name = f"bien-lai-{receipt.content['number_text']}.pdf"
+    name = receipt_filename(view.notice.number, receipt.content["number_text"])
     headers = {**PUBLIC_HEADERS, "Content-Disposition": f"inline; filename={name}"}
     return Response(render_receipt_pdf(receipt.content), media_type="application/pdf", headers=headers)
+
+
+def receipt_filename(notice_number: str, receipt_number: str) -> str:
+    """The e-receipt's file name: the notice it pays, and its own number in the series."""
+    return f"bien-lai-{notice_number}-{receipt_number}.pdf"
 
 
 # --- the officer's notices ------------------------------------------------------------------

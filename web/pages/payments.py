@@ -298,7 +298,8 @@ def verify_receipt(code: str, request: Request, session: DB, _viewer: OptionalVi
         receipt = receipts.verify(session, code)
     except NotFound:
         raise NotFound(NOT_FOUND) from None
-    return render(request, "payments/verify.html", _receipt_context(receipt))
+    context = {**_receipt_context(receipt), "standing": receipts.standing(session, receipt)}
+    return render(request, "payments/verify.html", context)
 
 
 @router.get("/receipts/{receipt_id}.pdf")
