@@ -220,8 +220,9 @@ def test_authorisation_matrix(make_client: Browser, db: Session, shop: Shop) -> 
         officer.email: (404, False, 404),
         stranger.email: (404, False, 403),
     }
+    browsers = {}
     for email, (seen, form_shown, posted) in expected.items():
-        browser = make_client()
+        browser = browsers[email] = make_client()
         assert page_login(browser, email).status_code == 303
         page = browser.get(path)
         assert page.status_code == seen, email
@@ -241,7 +242,7 @@ def test_authorisation_matrix(make_client: Browser, db: Session, shop: Shop) -> 
     token = csrf_from(anonymous.get("/login"))
     answer = anonymous.post(path, data={"csrf_token": token, "reason": "x"}, follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
-    ops = logged_in(make_client, operator)
+    ops = browsers[operator.email]  # (one login each: a one-time code is good once)
     assert ops.get("/payments/2147483648/refunds").status_code == 422  # beyond any id: bad input
     assert ops.get("/payments/999999/refunds").status_code == 404
     db.rollback()
