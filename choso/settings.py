@@ -147,6 +147,23 @@ class Settings(BaseSettings):
         60, ge=1, description="Open-data API requests per client address per minute (429 beyond)."
     )
 
+    # --- e-mail (market.account_email): unset host = messages written to the log ---------------
+    smtp_host: str = Field("", description="SMTP server; empty: e-mails are written to the log instead.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = Field("Chợ Số <no-reply@choso.vn>", max_length=200, description="The From header.")
+    smtp_starttls: bool = Field(True, description="Upgrade the connection with STARTTLS.")
+    smtp_ssl: bool = Field(False, description="Implicit TLS from the first byte (port 465).")
+    smtp_timeout_seconds: float = Field(15, gt=0)
+    smtp_retry_seconds: float = Field(
+        30, gt=0, description="First wait before an e-mail the server did not take is tried again; doubled."
+    )
+    smtp_retry_max_seconds: float = Field(3600, gt=0, description="Longest wait between two tries.")
+    smtp_max_attempts: int = Field(12, ge=1, le=50, description="Tries of one e-mail before it is given up.")
+    password_reset_max_per_ip: int = Field(10, ge=1, description="Reset links asked per address per hour.")
+    password_reset_max_per_email: int = Field(3, ge=1, description="Reset links asked per e-mail per hour.")
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, url: str) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+from choso import audit
 from choso.db import get_engine, utcnow
 from choso.errors import NotFound
 from choso.i18n import N_
@@ -156,23 +157,36 @@ def list_sessions(session: Session, user: User) -> list[UserSession]:
     return [row for row in rows if _session_alive(row, user, now)]
 
 
-def revoke_session(session: Session, user: User, session_id: int) -> None:
-    """End one of the user's own sessions; someone else's is "not found"."""
+def revoke_session(
+    session: Session, user: User, session_id: int, *, actor: audit.Actor | None = None
+) -> None:
+    """End one of the user's own sessions; someone else's is "not found". Audited."""
     result = session.exec(
         delete(UserSession).where(col(UserSession.id) == session_id, col(UserSession.user_id) == user.id)
     )
     if not result.rowcount:
         session.commit()  # nothing changed; a rollback would expire the caller, whom the 404 page shows
         raise NotFound(N_("No such session."))
+    _audit_revocation(session, user, actor, "session.revoke", "user_session", session_id)
     session.commit()
 
 
-def end_other_sessions(session: Session, user: User, keep_id: int | None) -> int:
-    """End every session of the user but ``keep_id``; how many ended."""
+def _audit_revocation(
+    session: Session, user: User, actor: audit.Actor | None, action: str, object_type: str, object_id: object
+) -> None:
+    who = actor or audit.Actor(user.id, str(user.role), user.organisation_id)
+    audit.record(session, who, action=action, object_type=object_type, object_id=str(object_id))
+
+
+def end_other_sessions(
+    session: Session, user: User, keep_id: int | None, *, actor: audit.Actor | None = None
+) -> int:
+    """End every session of the user but ``keep_id``; how many ended. Audited."""
     statement = delete(UserSession).where(col(UserSession.user_id) == user.id)
     if keep_id is not None:
         statement = statement.where(col(UserSession.id) != keep_id)
     ended = session.exec(statement).rowcount or 0
+    _audit_revocation(session, user, actor, "session.revoke_others", "user", user.id)
     session.commit()
     return ended
 
@@ -244,8 +258,8 @@ def list_tokens(session: Session, user: User) -> list[ApiToken]:
     return [row for row in rows if _token_alive(row, user, now)]
 
 
-def revoke_token(session: Session, user: User, token_id: int) -> None:
-    """Revoke one of the user's own tokens; someone else's (or a revoked one) is "not found"."""
+def revoke_token(session: Session, user: User, token_id: int, *, actor: audit.Actor | None = None) -> None:
+    """Revoke one of the user's own tokens; someone else's (or a revoked one) is "not found". Audited."""
     result = session.exec(
         update(ApiToken)
         .where(
@@ -258,6 +272,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
     if not result.rowcount:
         session.commit()  # nothing changed; a rollback would expire the caller, whom the 404 page shows
         raise NotFound(N_("No such token."))
+    _audit_revocation(session, user, actor, "api_token.revoke", "api_token", token_id)
     session.commit()
 
 

@@ -68,6 +68,8 @@ class User(AddressFields, table=True):
     is_active: bool = True
     created_at: datetime = created_at_field()
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the owner proved they read this address (market.account_email); None: not yet.
+    email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 def _text_field(max_length: int) -> Any:

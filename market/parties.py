@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from choso import audit
 from choso.db import utcnow
 from choso.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied, Unavailable
 from choso.i18n import N_
 from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
 from choso.text import NameRules, NoControlCharacters
-from market import credentials, security, throttle
+from market import account_email, credentials, security, throttle
 from market.models import Organisation, OrganisationKind, Role, User
 from market.places import THANH_HOA, resolve_place
 from market.taxcode import normalize_tax_code
@@ -198,10 +199,13 @@ def register(session: Session, data: Registration, *, client_ip: str | None = No
         session.add(user)
         session.flush()
         _welcome(session, user)
+        account_email.queue(session, user, "verify_email", dedupe_key=f"verify-email:{user.id}:registration")
     return user
 
 
-def create_agency_officer(session: Session, operator: User, data: AgencyOfficerIn) -> User:
+def create_agency_officer(
+    session: Session, operator: User, data: AgencyOfficerIn, *, actor: audit.Actor | None = None
+) -> User:
     if operator.role != Role.OPERATOR:
         raise PermissionDenied(N_("Only operators can do this."))
     email = normalize_email(str(data.email))
@@ -230,6 +234,16 @@ def create_agency_officer(session: Session, operator: User, data: AgencyOfficerI
         session.add(officer)
         session.flush()
         _welcome(session, officer)
+        # The officer chooses their own password from a link to this address (which proves it).
+        account_email.queue(session, officer, "staff_setup", dedupe_key=f"staff-setup:{officer.id}")
+        audit.record(
+            session,
+            actor or audit.Actor(operator.id, str(operator.role), operator.organisation_id),
+            action="user.create_agency_officer",
+            object_type="user",
+            object_id=officer.id or 0,
+            after={"email": email, "organisation_id": agency.id, "role": str(Role.AGENCY_OFFICER)},
+        )
     return officer
 
 
@@ -310,7 +324,9 @@ def password_slot() -> Iterator[None]:
         ) from None
 
 
-def authenticate(session: Session, email: str, password: str, ip_address: str) -> User:
+def authenticate(
+    session: Session, email: str, password: str, ip_address: str, *, audit_action: str = "auth.login"
+) -> User:
     """The active user with these credentials, or NotAuthenticated / RateLimited / PasswordCheckBusy.
 
     The attempt is reserved on its rate limits first, so that no number of concurrent requests
@@ -335,7 +351,7 @@ def authenticate(session: Session, email: str, password: str, ip_address: str) -
     if user is None or not password_ok or not user.is_active:
         _after_failure(session, user, limits[0], counts["login-pair"], ip_address)
         raise NotAuthenticated(N_("Wrong email or password."))
-    return _after_success(session, user, limits, new_hash, now)
+    return _after_success(session, user, limits, new_hash, now, audit_action)
 
 
 def _after_failure(
@@ -357,7 +373,12 @@ def _after_failure(
 
 
 def _after_success(
-    session: Session, user: User, limits: Sequence[throttle.Limit], new_hash: str | None, now: datetime
+    session: Session,
+    user: User,
+    limits: Sequence[throttle.Limit],
+    new_hash: str | None,
+    now: datetime,
+    audit_action: str,
 ) -> User:
     pair, address, account = limits
     throttle.forget(session, [pair, account])  # the owner is in: their counters start over
@@ -366,6 +387,10 @@ def _after_success(
         user.password_hash = new_hash
     user.last_login_at = now
     session.add(user)
+    if user.role in credentials.STAFF_ROLES:  # an operator's or officer's login is audited
+        ip_address = pair.key.partition("\x00")[2]
+        actor = audit.Actor(user.id, str(user.role), user.organisation_id, ip_address)
+        audit.record(session, actor, action=audit_action, object_type="user", object_id=user.id or 0)
     session.commit()
     return user
 
@@ -382,7 +407,7 @@ def reauthenticate(
 ) -> None:
     """The caller gave their password again (before a sensitive action): checked like a login,
     with the same rate limits, and recorded on the session or token it came with."""
-    authenticate(session, credential.user.email, password, ip_address)
+    authenticate(session, credential.user.email, password, ip_address, audit_action="auth.reauthenticate")
     credentials.mark_reauthenticated(session, credential)
 
 
@@ -408,4 +433,13 @@ def create_operator(session: Session, *, email: str, full_name: str, password: s
     user = User(email=email, full_name=data.full_name, password_hash=password_hash, role=Role.OPERATOR)
     with _committed_unless_taken(session):
         session.add(user)
+        session.flush()
+        audit.record(
+            session,
+            audit.Actor(role="cli"),
+            action="user.create_operator",
+            object_type="user",
+            object_id=user.id or 0,
+            after={"email": email, "role": str(Role.OPERATOR)},
+        )
     return user

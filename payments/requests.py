@@ -146,10 +146,15 @@ def _fingerprint(data: BaseModel) -> str:
 
 
 def create_request(
-    session: Session, user: User, data: PaymentRequestIn, *, idempotency_key: str
+    session: Session,
+    user: User,
+    data: PaymentRequestIn,
+    *,
+    idempotency_key: str,
+    actor: audit.Actor | None = None,
 ) -> PaymentRequest:
-    """A manual request by an organisation's staff (or an operator). A replay of the same
-    idempotency key returns the first request; the same key for other content is a 409."""
+    """A manual request by an organisation's staff (or an operator), audited. A replay of the
+    same idempotency key returns the first request; the same key for other content is a 409."""
     payee = _payee_for(user, data)
     print_ = _fingerprint(data)
     replay = _by_idempotency_key(session, user.id or 0, idempotency_key)
@@ -167,6 +172,14 @@ def create_request(
             created_by_id=user.id,
             idempotency_key=idempotency_key,
             fingerprint=print_,
+        )
+        audit.record(
+            session,
+            actor or audit.Actor(user.id, str(user.role), user.organisation_id),
+            action="payment_request.create",
+            object_type="payment_request",
+            object_id=request.id or 0,
+            after={"amount_vnd": request.amount_vnd, "payee_organisation_id": payee},
         )
         session.commit()
     except IntegrityError:  # the same key, committed by a concurrent request

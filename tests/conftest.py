@@ -20,6 +20,7 @@ import redis
 import sqlalchemy as sa
 
 from tests import backend
+from tests.mail_sink import MailSink, free_port
 
 _TMP = Path(tempfile.mkdtemp(prefix=f"choso-test-{backend.RUN_ID}-"))
 _PG_DATABASE = f"choso_test_{backend.RUN_ID}"
@@ -36,6 +37,16 @@ os.environ.update(
         "CHOSO_SANDBOX": "true",
         "CHOSO_SEPAY_WEBHOOK_SECRET": "test-sepay-secret",
         "CHOSO_CASSO_WEBHOOK_SECRET": "test-casso-secret",
+    }
+)
+# Every e-mail goes to a real SMTP server of this run (tests/mail_sink.py), the worker's too.
+MAIL_SINK = MailSink(free_port())
+os.environ.update(
+    {
+        "CHOSO_SMTP_HOST": "127.0.0.1",
+        "CHOSO_SMTP_PORT": str(MAIL_SINK.port),
+        "CHOSO_SMTP_STARTTLS": "false",
+        "CHOSO_SMTP_RETRY_SECONDS": "1",
     }
 )
 if backend.BACKEND == "postgres":
@@ -77,6 +88,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def migrated_database() -> Iterator[None]:
     migrate.upgrade()
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mail_sink() -> Iterator[MailSink]:
+    """The run's SMTP server, up for every test (a test that stops it starts it again)."""
+    MAIL_SINK.start()
+    yield MAIL_SINK
+    MAIL_SINK.stop()
 
 
 WORKER_NAME = f"choso-test-{backend.RUN_ID}@localhost"

@@ -60,6 +60,11 @@ from web.api import audit, dashboard, opendata, pilots  # noqa: E402
 for module in (dashboard, audit, opendata, pilots):
     router.include_router(module.router)
 
+# Accounts (issue 12): password reset and e-mail verification by link.
+from web.api import password  # noqa: E402
+
+router.include_router(password.router)
+
 # Accounts (issue 12): one's own API tokens, created on demand.
 from web.api import tokens  # noqa: E402
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from market import credentials, notifications
 from market.models import Notification, Organisation, User
+from web.actors import actor_of
 from web.api.schemas import ApiTokenOut, NotificationOut, SessionOut, UserOut
 from web.deps import DB, ObjectId, api_user, caller_credential
 
@@ -50,9 +51,9 @@ def my_sessions(user: Caller, session: DB) -> list[SessionOut]:
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204)
-def end_my_session(session_id: ObjectId, user: Caller, session: DB) -> Response:
+def end_my_session(request: Request, session_id: ObjectId, user: Caller, session: DB) -> Response:
     """Log one of the caller's browsers out."""
-    credentials.revoke_session(session, user, session_id)
+    credentials.revoke_session(session, user, session_id, actor=actor_of(request, user))
     return Response(status_code=204)
 
 
@@ -64,7 +65,7 @@ def my_tokens(request: Request, user: Caller, session: DB) -> list[ApiTokenOut]:
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
-def revoke_my_token(token_id: ObjectId, user: Caller, session: DB) -> Response:
+def revoke_my_token(request: Request, token_id: ObjectId, user: Caller, session: DB) -> Response:
     """Revoke one of the caller's API tokens (this one too, if its id is given)."""
-    credentials.revoke_token(session, user, token_id)
+    credentials.revoke_token(session, user, token_id, actor=actor_of(request, user))
     return Response(status_code=204)

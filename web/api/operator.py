@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import col, select
 
 from market import parties
 from market.models import Organisation, Role, User
+from web.actors import actor_of
 from web.api.schemas import UserOut
 from web.deps import DB, MAX_ID, api_role
 
@@ -33,6 +34,10 @@ def list_users(
 
 
 @router.post("/agency-officers", status_code=201, response_model=UserOut)
-def create_agency_officer(operator: Operator, data: parties.AgencyOfficerIn, session: DB) -> UserOut:
-    officer = parties.create_agency_officer(session, operator, data)
+def create_agency_officer(
+    request: Request, operator: Operator, data: parties.AgencyOfficerIn, session: DB
+) -> UserOut:
+    """Open an officer account (its agency created if new); the officer is sent a link to choose
+    their own password. Audited."""
+    officer = parties.create_agency_officer(session, operator, data, actor=actor_of(request, operator))
     return UserOut.of(officer, session.get(Organisation, officer.organisation_id))

@@ -38,11 +38,14 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 @router.post("/payment-requests", status_code=201, response_model=PaymentRequestOut)
 def create_payment_request(
-    data: PaymentRequestIn, user: Staff, session: DB, idempotency_key: IdempotencyKey
+    request: Request, data: PaymentRequestIn, user: Staff, session: DB, idempotency_key: IdempotencyKey
 ) -> PaymentRequestOut:
     """Ask for a payment to the caller's organisation. A retry with the same `Idempotency-Key`
     returns the same request; the same key with other content is a 409."""
-    return PaymentRequestOut.of(requests.create_request(session, user, data, idempotency_key=idempotency_key))
+    created = requests.create_request(
+        session, user, data, idempotency_key=idempotency_key, actor=actor_of(request, user)
+    )
+    return PaymentRequestOut.of(created)
 
 
 @router.get("/payment-requests", response_model=Page[PaymentRequestOut])

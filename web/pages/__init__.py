@@ -31,3 +31,8 @@ from web.pages import tokens, totp  # noqa: E402
 
 for module in (totp, tokens):
     router.include_router(module.router)
+
+# Accounts (issue 12): password reset and e-mail verification by link.
+from web.pages import password  # noqa: E402
+
+router.include_router(password.router)

@@ -15,6 +15,7 @@ from market import credentials, notifications, parties
 from market.models import Organisation, Product, Role, User
 from market.places import THANH_HOA, describe, wards_of
 from market.taxcode import format_tax_code
+from web.actors import actor_of
 from web.deps import DB, ObjectId, caller_credential, page_role, page_user
 from web.pages.common import form_errors_from, form_text, render
 
@@ -54,20 +55,26 @@ def account_security(
 
 
 @router.post("/account/sessions/{session_id}/end")
-def end_session(session_id: ObjectId, session: DB, user: Annotated[User, Depends(page_user)]) -> Response:
-    credentials.revoke_session(session, user, session_id)
+def end_session(
+    request: Request, session_id: ObjectId, session: DB, user: Annotated[User, Depends(page_user)]
+) -> Response:
+    credentials.revoke_session(session, user, session_id, actor=actor_of(request, user))
     return RedirectResponse("/account/security", status_code=303)
 
 
 @router.post("/account/sessions/end-others")
 def end_other_sessions(request: Request, session: DB, user: Annotated[User, Depends(page_user)]) -> Response:
-    credentials.end_other_sessions(session, user, keep_id=caller_credential(request).id)
+    credentials.end_other_sessions(
+        session, user, keep_id=caller_credential(request).id, actor=actor_of(request, user)
+    )
     return RedirectResponse("/account/security", status_code=303)
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def revoke_token(token_id: ObjectId, session: DB, user: Annotated[User, Depends(page_user)]) -> Response:
-    credentials.revoke_token(session, user, token_id)
+def revoke_token(
+    request: Request, token_id: ObjectId, session: DB, user: Annotated[User, Depends(page_user)]
+) -> Response:
+    credentials.revoke_token(session, user, token_id, actor=actor_of(request, user))
     return RedirectResponse("/account/security", status_code=303)
 
 
@@ -105,7 +112,7 @@ async def operator_create_officer(request: Request, session: DB, operator: Opera
                 "address": {"ward_code": values["ward_code"], "street": values["street"]},
             }
         )
-        parties.create_agency_officer(session, operator, data)
+        parties.create_agency_officer(session, operator, data, actor=actor_of(request, operator))
     except (ValidationError, DomainError) as exc:
         status = exc.status_code if isinstance(exc, DomainError) else 422
         context = {**_operator_context(session), "values": values, "errors": form_errors_from(exc)}

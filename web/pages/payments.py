@@ -239,7 +239,9 @@ def _create_request(request: Request, session: Session, user: User, form: FormDa
     try:
         if not _IDEMPOTENCY_KEY.fullmatch(key):
             raise InvalidInput(FORM_EXPIRED)
-        created = requests.create_request(session, user, _request_in(values), idempotency_key=key)
+        created = requests.create_request(
+            session, user, _request_in(values), idempotency_key=key, actor=actor_of(request, user)
+        )
     except IdempotencyKeyReused:
         # Sent before with other content (back button, edit, send): show it again as a new form.
         values["idempotency_key"] = _new_key()
