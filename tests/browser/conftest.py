@@ -30,6 +30,16 @@ from tests.conftest import _TMP
 from tests.servers import ROOT, Server, running_server, server_env
 
 RESULTS = ROOT / "var" / "test-results" / f"browser-{backend.BACKEND}"
+# The server's card processor is its own: in sandbox mode ``choso serve`` starts localstripe and
+# has it send its webhooks to the server. tests/payments sets these on import, for a localstripe
+# that runs only while its tests do; in one session with them the server must not inherit them.
+OTHER_TESTS_STRIPE = (
+    "CHOSO_STRIPE_SECRET_KEY",
+    "CHOSO_STRIPE_PUBLISHABLE_KEY",
+    "CHOSO_STRIPE_WEBHOOK_SECRET",
+    "CHOSO_STRIPE_API_BASE",
+    "CHOSO_STRIPE_JS_URL",
+)
 
 
 def _chromium_missing() -> str | None:
@@ -71,7 +81,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, celery_worker: str) ->
     """``choso serve`` for the whole session, on this run's database (and Redis queue, served by
     the run's Celery worker, on the PostgreSQL backend)."""
     log = tmp_path_factory.mktemp("browser-serve") / "serve.log"
-    with running_server(log, env=server_env()) as server:
+    with running_server(log, env=server_env(**dict.fromkeys(OTHER_TESTS_STRIPE))) as server:
         yield server
 
 
