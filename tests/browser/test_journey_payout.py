@@ -164,3 +164,40 @@ def test_an_order_is_fulfilled_and_its_payout_is_approved_by_a_second_operator(
     with session_scope() as session:
         assert ledger.balance(session, ledger.payable(farm.id or 0)) == 0
         assert ledger.balance(session, ledger.PAYOUTS_IN_TRANSIT) == -owed
+
+
+def test_the_payee_refunds_part_of_a_transfer_from_the_payments_page(page: Page, variant: Variant) -> None:
+    """The refund form as staff use it: from the pay page's payment to its refunds, part of the
+    amount back to the payer's bank account, and the refund listed, held, waiting for a batch."""
+    farm, owner = factories.staff(OrganisationKind.PRODUCER)
+    account = factories.bank_account(farm.id)
+    payer = factories.user(Role.BUYER)
+    request = factories.payment_request(farm.id or 0, account.id or 0, 120_000, payer_user_id=payer.id)
+    transfer = sepay_body(notice(account.account_number, 120_000, request.reference_code))
+    headers = SEPAY.signed_headers(transfer, datetime.now(UTC))
+    answer = page.request.post(
+        "/webhooks/sepay", data=transfer, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert answer.ok, answer.text()
+    settle_jobs()
+
+    login(page, owner.email)
+    visit(page, f"/pay/{request.id}")
+    page.locator("main a[href$='/refunds']").first.click()
+    expect(page).to_have_url(re.compile(r"/payments/\d+/refunds$"))
+    check_accessibility(page)
+    page.locator("#f-amount_vnd").fill("45.000")
+    page.locator("#f-reason").fill("Thiếu một hộp nem")
+    page.locator("#f-bank_bin").select_option("970415")
+    page.locator("#f-account_number").fill("1012 3456 789")
+    page.locator("#f-holder_name").fill("NGUYEN THI LAN")
+    submit(page, "form[action$='/refunds']")
+    expect(page.locator("main .notice[role=status]")).to_be_visible()
+    row = page.locator("table.refunds tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Thiếu một hộp nem")
+    expect(row.locator(".status")).to_have_text(variant.says("Chờ gửi đi", "Waiting to be sent"))
+    assert digits(row.locator("td.num").inner_text()) == 45_000
+    check_accessibility(page)
+    with session_scope() as session:
+        assert ledger.balance(session, ledger.REFUNDS_DUE) == -45_000  # held for the payer at once
