@@ -160,7 +160,7 @@ def main() -> None:
             lambda: statement_import.decide(session, first),
         )
     with session_scope() as session:
-        applied = timed("phase 2: apply each line (own transaction)", args.lines,
+        applied = timed("phase 2: apply the lines (batches ≤ 50, ~0.25 s)", args.lines,
                         lambda: statement_import.apply_pending(session, first))  # fmt: skip
     with session_scope() as session:
         timed(

@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator
+import time as time_module
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,7 @@ from choso.i18n import format_vnd
 from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
 from market.models import Role, User
-from payments import ledger, requests
+from payments import ledger, requests, transfer_twins
 from payments.models import (
     BankAccount,
     LedgerAccount,
@@ -52,16 +53,18 @@ from payments.recon import model as recon
 from payments.recon.errors import StatementError
 from payments.recon.formats import read_statement
 from payments.recon.matcher import ExpectedBook, reconcile
-from payments.recon.text import fold_upper
 from payments.reference import find_references
 from payments.statement_models import BankStatement, StatementLine, StatementStatus
 from payments.statements import IMPORT_TASK
 
 PROVIDER = "statement"  # Payment.provider of the payments a statement line records
 RECORDED = "recorded"  # the rule of a line whose transfer a webhook had already recorded
+HELD = "ambiguous_transfer"  # the rule of a line that may repeat one of several webhook payments
 CREDIT_CATEGORIES = frozenset({"matched", "underpaid", "overpaid"})
 REVIEW_CATEGORIES = frozenset({"suggested", "unmatched"})
 _CHUNK = 500  # ids or keys per IN (...) list
+APPLY_BATCH = 50  # statement lines applied per transaction, at most ...
+APPLY_SECONDS = 0.25  # ... and for about this long
 STALE_AFTER = timedelta(minutes=2)  # an import not heard of for this long is queued again
 
 
@@ -235,12 +238,13 @@ def _recorded_payments(
     lines: list[recon.StatementLine],
     keys: list[str],
     stored: dict[str, int],
-) -> dict[int, Payment]:
-    """Line index → the payment another source (a webhook) already recorded for that transfer.
+) -> dict[int, Payment | None]:
+    """Line index → the payment another source (a webhook) already recorded for that transfer,
+    or None when several could be it (the line is held for a person).
 
-    With a bank reference: the payment of this account with that reference and amount. Without
-    one: an unlinked payment of this account with the same amount, received the same day, whose
-    memo names the same reference code (or is the same text). Each payment serves one line."""
+    The same bank reference and amount decide; otherwise the rule of payments.transfer_twins
+    (same amount and day, references that do not contradict, a common code in the memos).
+    Each payment serves one line."""
     firsts: list[int] = []
     seen_keys: set[str] = set()
     for index, line in enumerate(lines):
@@ -250,19 +254,34 @@ def _recorded_payments(
     if not firsts:
         return {}
     by_reference = _payments_by_reference(session, account_id, [lines[i] for i in firsts])
-    candidates = _payments_without_reference(session, account_id, [lines[i] for i in firsts])
+    candidates = _feed_payments(session, account_id, [lines[i] for i in firsts])
     linked = _linked_payment_ids(session, [p.id or 0 for p in [*by_reference.values(), *candidates]])
-    found: dict[int, Payment] = {}
+    by_day: dict[tuple[int, date], list[Payment]] = {}
+    for candidate in candidates:
+        day = transfer_twins.local_day(candidate.received_at)
+        by_day.setdefault((candidate.amount_vnd, day), []).append(candidate)
+    found: dict[int, Payment | None] = {}
     for index in firsts:
         line = lines[index]
-        if line.bank_reference:
-            payment = by_reference.get((line.bank_reference[:100], line.amount_vnd))
-        else:
-            payment = _same_transfer(line, candidates, linked)
+        reference = line.bank_reference
+        payment = by_reference.get((reference[:100], line.amount_vnd)) if reference else None
+        if payment is None or payment.id in linked:
+            bucket = by_day.get((line.amount_vnd, line.booked_on), [])
+            twin = transfer_twins.choose(_report(account_id, line), bucket, linked)
+            if twin.ambiguous:
+                found[index] = None
+                continue
+            payment = twin.payment
         if payment is not None and payment.id not in linked:
             linked.add(payment.id or 0)
             found[index] = payment
     return found
+
+
+def _report(account_id: int, line: recon.StatementLine) -> transfer_twins.Report:
+    return transfer_twins.Report(
+        account_id, line.amount_vnd, line.booked_on, line.memo, (line.bank_reference or "")[:100]
+    )
 
 
 def _payments_by_reference(
@@ -281,15 +300,11 @@ def _payments_by_reference(
     return found
 
 
-def _payments_without_reference(
-    session: Session, account_id: int, lines: list[recon.StatementLine]
-) -> list[Payment]:
-    bare = [line for line in lines if not line.bank_reference]
-    if not bare:
-        return []
-    start = _local_start(min(line.booked_on for line in bare))
-    end = _local_start(max(line.booked_on for line in bare) + timedelta(days=1))
-    amounts = sorted({line.amount_vnd for line in bare})
+def _feed_payments(session: Session, account_id: int, lines: list[recon.StatementLine]) -> list[Payment]:
+    """Payments recorded by other sources on the lines' days with one of their amounts."""
+    start = _local_start(min(line.booked_on for line in lines))
+    end = _local_start(max(line.booked_on for line in lines) + timedelta(days=1))
+    amounts = sorted({line.amount_vnd for line in lines})
     found: list[Payment] = []
     for chunk in _chunks(amounts):
         found.extend(
@@ -304,22 +319,6 @@ def _payments_without_reference(
             )
         )
     return sorted(found, key=lambda payment: payment.id or 0)
-
-
-def _same_transfer(line: recon.StatementLine, candidates: list[Payment], linked: set[int]) -> Payment | None:
-    zone = _zone()
-    codes = set(find_references(line.memo))
-    memo = " ".join(fold_upper(line.memo).split())
-    for payment in candidates:
-        if payment.id in linked or payment.amount_vnd != line.amount_vnd:
-            continue
-        if payment.received_at.astimezone(zone).date() != line.booked_on:
-            continue
-        if (codes and codes & set(find_references(payment.memo))) or memo == " ".join(
-            fold_upper(payment.memo).split()
-        ):
-            return payment
-    return None
 
 
 def _linked_payment_ids(session: Session, payment_ids: list[int]) -> set[int]:
@@ -339,7 +338,7 @@ def _store_lines(
     lines: list[recon.StatementLine],
     keys: list[str],
     stored: dict[str, int],
-    recorded: dict[int, Payment],
+    recorded: dict[int, Payment | None],
     decisions: dict[int, recon.LineResult],
     request_ids: dict[str, int],
 ) -> None:
@@ -349,7 +348,9 @@ def _store_lines(
     for index, line in enumerate(lines):
         row = _row(statement, line, now)
         if index in recorded:
-            row.update(_recorded_decision(session, recorded[index], now), dedupe_key=keys[index])
+            payment = recorded[index]
+            decision_ = _held_decision() if payment is None else _recorded_decision(session, payment, now)
+            row.update(decision_, dedupe_key=keys[index])
             new_rows.append(row)
             continue
         decision = decisions[index]
@@ -408,6 +409,11 @@ def _decision(decision: recon.LineResult, request_ids: dict[str, int], now: date
     return values
 
 
+def _held_decision() -> dict[str, object]:
+    """A transfer that may be one of several a webhook recorded: suspense, for a person."""
+    return {"category": "unmatched", "rule": HELD, "confidence": 0.0, "reference": None, "candidates": []}
+
+
 def _recorded_decision(session: Session, payment: Payment, now: datetime) -> dict[str, object]:
     """A transfer a webhook recorded already: the line takes that payment's standing."""
     request = session.get(PaymentRequest, payment.request_id) if payment.request_id else None
@@ -442,17 +448,115 @@ def _describe(statement: BankStatement, parsed: recon.Statement) -> None:
 
 
 def apply_pending(session: Session, statement_id: int) -> int:
-    """Apply every line not yet applied, each in its own transaction; how many this call applied."""
+    """Apply every line not yet applied, in short batches (one transaction each); how many this
+    call applied."""
     pending = session.exec(
         select(StatementLine.id)
         .where(StatementLine.statement_id == statement_id, col(StatementLine.processed_at).is_(None))
         .order_by(col(StatementLine.position))
     ).all()
     session.commit()
-    applied = 0
-    for number, line_id in enumerate(pending, start=1):
-        applied += apply_line(session, line_id or 0, touch=statement_id if number % 100 == 0 else None)
+    ids, applied = [line_id or 0 for line_id in pending], 0
+    while ids:
+        chunk = ids[:APPLY_BATCH]
+        done = apply_batch(session, chunk, statement_id)
+        applied += len(done)
+        # Lines are applied in order: what follows the last one applied is left for the next batch.
+        ids = ids[chunk.index(done[-1]) + 1 :] if done else ids[APPLY_BATCH:]
     return applied
+
+
+def apply_batch(session: Session, line_ids: list[int], statement_id: int | None = None) -> list[int]:
+    """Apply lines in one transaction (commits once), in order, until ``APPLY_SECONDS`` have
+    passed (a SQLite writer must not hold the database for long); the ids applied.
+
+    The lines and the requests they name are locked up front (lines, then requests, lowest id
+    first), what the lines need is read in a few queries, and the lines are marked applied by
+    one UPDATE. A line that raises a DomainError sends the batch back to one transaction per
+    line, so that only that line records the error. Killed half-way, nothing of the batch is
+    kept and a new run applies it again."""
+    lock_rows(session, StatementLine, line_ids)
+    lines = session.exec(
+        select(StatementLine)
+        .where(col(StatementLine.id).in_(line_ids), col(StatementLine.processed_at).is_(None))
+        .order_by(col(StatementLine.position))
+        .execution_options(populate_existing=True)
+    ).all()
+    for line in lines:
+        session.expunge(line)  # marked by one UPDATE below, not by every flush of the batch
+    context = _BatchContext.load(session, lines)
+    deadline = time_module.monotonic() + APPLY_SECONDS
+    outcomes: list[dict[str, object]] = []
+    try:
+        for line in lines:
+            outcome = _apply(session, line, context)[:200]
+            outcomes.append({"id": line.id, "outcome": outcome, "payment_id": line.payment_id})
+            if time_module.monotonic() > deadline:
+                break
+    except DomainError:
+        session.rollback()
+        return [line.id or 0 for line in lines if apply_line(session, line.id or 0)]
+    _mark_applied(session, outcomes, statement_id)
+    session.commit()
+    return [int(outcome["id"]) for outcome in outcomes]  # type: ignore[call-overload]
+
+
+def _mark_applied(session: Session, outcomes: list[dict[str, object]], statement_id: int | None) -> None:
+    if outcomes:  # an ORM bulk UPDATE by primary key: one executemany for the whole batch
+        now = utcnow()
+        session.execute(sa.update(StatementLine), [{**outcome, "processed_at": now} for outcome in outcomes])
+    if statement_id is not None:  # a long import shows that it is alive (see requeue_stale)
+        session.execute(
+            sa.update(BankStatement).where(col(BankStatement.id) == statement_id).values(updated_at=utcnow())
+        )
+
+
+class _BatchContext:
+    """What the lines of a batch need from the database, read once: their own payments already
+    recorded (a run killed before), the feed payments that may be their transfers, and which
+    payments are linked to a line (in the database or earlier in this batch)."""
+
+    def __init__(self) -> None:
+        self.mine: dict[str, Payment] = {}
+        self.feed: dict[tuple[int, date], list[Payment]] = {}
+        self.linked: set[int] = set()
+        self.locked = False
+
+    @classmethod
+    def load(cls, session: Session, lines: Sequence[StatementLine]) -> _BatchContext:
+        context = cls()
+        credits = [line for line in lines if line.amount_vnd > 0]
+        if not credits:
+            return context
+        codes = {line.reference for line in credits if line.reference}
+        codes.update(code for line in credits for code in find_references(line.memo))
+        codes.update(line.candidates[0] for line in credits if len(line.candidates) == 1)
+        if codes:
+            ids = session.exec(select(PaymentRequest.id).where(col(PaymentRequest.reference_code).in_(codes)))
+            lock_rows(session, PaymentRequest, [request_id for request_id in ids if request_id])
+        context.locked = True
+        txn_ids = [_txn_id(line) for line in credits]
+        for payment in session.exec(
+            select(Payment).where(Payment.provider == PROVIDER, col(Payment.provider_txn_id).in_(txn_ids))
+        ):
+            context.mine[payment.provider_txn_id] = payment
+        account_id = credits[0].bank_account_id
+        start = _local_start(min(line.booked_on for line in credits))
+        end = _local_start(max(line.booked_on for line in credits) + timedelta(days=1))
+        candidates = session.exec(
+            select(Payment).where(
+                Payment.bank_account_id == account_id,
+                Payment.provider != PROVIDER,
+                col(Payment.amount_vnd).in_({line.amount_vnd for line in credits}),
+                col(Payment.received_at) >= start,
+                col(Payment.received_at) < end,
+            )
+        ).all()
+        for payment in candidates:
+            key = (payment.amount_vnd, transfer_twins.local_day(payment.received_at))
+            context.feed.setdefault(key, []).append(payment)
+        context.linked = _linked_payment_ids(session, [payment.id or 0 for payment in candidates])
+        return context
 
 
 def apply_line(session: Session, line_id: int, *, touch: int | None = None) -> bool:
@@ -463,10 +567,7 @@ def apply_line(session: Session, line_id: int, *, touch: int | None = None) -> b
         session.commit()
         return False
     try:
-        if line.amount_vnd == 0:  # some exports list zero-amount entries (fee waivers): no money
-            outcome = "no money moved"
-        else:
-            outcome = _apply_outgoing(session, line) if line.amount_vnd < 0 else _apply_credit(session, line)
+        outcome = _apply(session, line, None)
     except DomainError as error:  # a decision this line cannot take: a person looks at it
         session.rollback()
         line = session.get_one(StatementLine, line_id, populate_existing=True)
@@ -482,15 +583,53 @@ def apply_line(session: Session, line_id: int, *, touch: int | None = None) -> b
     return True
 
 
-def _apply_credit(session: Session, line: StatementLine) -> str:
-    payment = requests.apply_incoming_payment(session, incoming_payment(line))
+def _apply(session: Session, line: StatementLine, context: _BatchContext | None) -> str:
+    if line.amount_vnd == 0:  # some exports list zero-amount entries (fee waivers): no money
+        return "no money moved"
+    if line.amount_vnd < 0:
+        return _apply_outgoing(session, line)
+    return _apply_credit(session, line, context)
+
+
+def _apply_credit(session: Session, line: StatementLine, context: _BatchContext | None = None) -> str:
+    if context is None:
+        context = _BatchContext.load(session, [line])
+    incoming = incoming_payment(line)
+    twin = transfer_twins.Twin()
+    if incoming.provider_txn_id not in context.mine:
+        twin = _feed_twin(line, context)
+        earlier = twin.payment
+        if earlier is not None:
+            context.linked.add(earlier.id or 0)
+            line.payment_id = earlier.id
+            return f"same transfer as {earlier.provider} payment {earlier.id} ({earlier.status})"
+    if twin.ambiguous or line.rule == HELD:  # a person decides; nobody is credited twice
+        held = transfer_twins.hold(session, incoming, twin)
+        line.payment_id = held.id
+        return f"payment {held.id} held: it may repeat a payment a webhook recorded"
+    payment = requests.apply_incoming_payment(session, incoming)
     mine = payment.provider == PROVIDER and payment.provider_txn_id == _txn_id(line)
-    if not mine and _linked_payment_ids(session, [payment.id or 0]):
+    if not mine and (payment.id in context.linked or _linked_payment_ids(session, [payment.id or 0])):
         return f"same transfer as payment {payment.id}, already linked to another line"
+    if not mine:
+        context.linked.add(payment.id or 0)
     line.payment_id = payment.id
     if mine:
         return f"payment {payment.id} {payment.status}"
     return f"same transfer as {payment.provider} payment {payment.id} ({payment.status})"
+
+
+def _feed_twin(line: StatementLine, context: _BatchContext) -> transfer_twins.Twin:
+    """A webhook's payment of this line's transfer recorded after the line was decided."""
+    candidates = context.feed.get((line.amount_vnd, line.booked_on), [])
+    if not candidates:
+        return transfer_twins.Twin()
+    if line.bank_reference and any(p.bank_reference == line.bank_reference for p in candidates):
+        return transfer_twins.Twin()  # the bank reference decides (apply_incoming_payment)
+    report = transfer_twins.Report(
+        line.bank_account_id, line.amount_vnd, line.booked_on, line.memo, line.bank_reference
+    )
+    return transfer_twins.choose(report, candidates, context.linked)
 
 
 def incoming_payment(line: StatementLine) -> requests.IncomingPayment:

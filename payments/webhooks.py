@@ -22,7 +22,7 @@ from choso.errors import InvalidInput, NotAuthenticated
 from choso.i18n import N_
 from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
-from payments import requests
+from payments import requests, transfer_twins
 from payments.bank_feeds import BankFeed, BankNotification, CassoFeed, FeedRejected, SePayFeed
 from payments.models import BankAccount, WebhookEvent
 from payments.reference import find_references
@@ -140,20 +140,35 @@ def _apply(session: Session, notice: BankNotification) -> str:
     if account is None:
         return "account no longer registered"
     codes = find_references(notice.memo)
-    payment = requests.apply_incoming_payment(
-        session,
-        requests.IncomingPayment(
-            provider=notice.source,
-            provider_txn_id=notice.external_id,
-            amount_vnd=notice.amount_vnd,
-            received_at=notice.occurred_at,
-            bank_account_id=account.id,
-            reference_code=codes[0] if len(codes) == 1 else None,
-            memo=notice.memo,
-            payer_name=notice.payer_name,
-            bank_reference=notice.bank_reference,
-        ),
+    twin = transfer_twins.Twin()
+    if requests.find_payment(session, notice.source, notice.external_id) is None:
+        report = transfer_twins.Report(
+            account.id or 0,
+            notice.amount_vnd,
+            transfer_twins.local_day(notice.occurred_at),
+            notice.memo,
+            notice.bank_reference,
+        )
+        twin = transfer_twins.twin_of_feed_report(session, report)
+    if twin.payment is not None:  # a statement line recorded this transfer first: one payment
+        return transfer_twins.paired_outcome(twin.payment.id)
+    incoming = requests.IncomingPayment(
+        provider=notice.source,
+        provider_txn_id=notice.external_id,
+        amount_vnd=notice.amount_vnd,
+        received_at=notice.occurred_at,
+        bank_account_id=account.id,
+        reference_code=codes[0] if len(codes) == 1 else None,
+        memo=notice.memo,
+        payer_name=notice.payer_name,
+        bank_reference=notice.bank_reference,
     )
+    if twin.ambiguous:  # a person decides; nobody is credited twice
+        payment = transfer_twins.hold(session, incoming, twin)
+    else:
+        payment = requests.apply_incoming_payment(session, incoming)
+    if payment.provider == transfer_twins.STATEMENT:
+        return transfer_twins.paired_outcome(payment.id)
     return f"payment {payment.id} {payment.status}"
 
 
