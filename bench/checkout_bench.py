@@ -12,12 +12,19 @@ account and ``--clients`` buyers with API tokens, then:
 3. all clients at once try to buy the last 20 units of a product, 4 attempts each: exactly 20
    must sell (oversells: units sold beyond the stock, which must be 0).
 
+Every client buys once before anything is timed (first imports, connections, query plans). For
+phases 1 and 2 it also prints the CPU time each part of the system spent per health check or
+per paid checkout — the web processes, the job worker, the PostgreSQL backends serving the
+benchmark's database, and this client — which depends much less than rates on what else the
+machine runs, and how many times the clients polled an order before they saw it paid.
+
     .venv/bin/python bench/checkout_bench.py [--clients 16] [--seconds 30] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import socket
 import statistics
@@ -30,17 +37,20 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import redis
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, str(ROOT))
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/0"
 PRICE = 25_000
 LAST_UNITS = 20
+POLLS = itertools.count()  # order polls after the transfer, all clients (next() is atomic)
 
 
 def free_port() -> int:
@@ -125,6 +135,80 @@ def arrange(clients: int) -> tuple[list[dict[str, str]], int, int]:
         return tokens, plenty.id or 0, scarce.id or 0
 
 
+# --- CPU accounting: seconds of CPU used by each part of the system during a phase ---------------
+
+
+def _cpu_of(pid: int, children: bool = True) -> float:
+    """utime + stime of a live process (and of its children it has reaped), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(f) for f in fields[11 : 15 if children else 13])  # utime stime [cutime cstime]
+    return ticks / CLOCK_TICKS
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's and Celery's worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the web server's processes, the job worker's, the database's backends
+    serving this benchmark's database (and how many connections it opened), and this client."""
+
+    def __init__(self, database: str, web: int, worker: int) -> None:
+        self.database, self.web, self.worker = database, web, worker
+
+    def snapshot(self) -> dict[str, Any]:
+        url = SERVER.replace("postgresql://", "postgresql+psycopg://") + "/postgres"
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.connect() as connection:
+            pids = connection.exec_driver_sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %(d)s", {"d": self.database}
+            ).scalars()
+            backends = {pid: _cpu_of(pid, children=False) for pid in pids}
+            sessions = connection.exec_driver_sql(
+                "SELECT sessions FROM pg_stat_database WHERE datname = %(d)s", {"d": self.database}
+            ).scalar_one()
+        engine.dispose()
+        return {
+            "web": sum(_cpu_of(p) for p in _tree(self.web)),
+            "worker": sum(_cpu_of(p) for p in _tree(self.worker)),
+            "db": backends,
+            "connections": sessions,
+            "client": time.process_time(),
+        }
+
+    @staticmethod
+    def report(before: dict[str, Any], after: dict[str, Any], units: int, what: str) -> None:
+        database = sum(cpu - before["db"].get(pid, 0.0) for pid, cpu in after["db"].items())
+        parts = {
+            "web": after["web"] - before["web"],
+            "worker": after["worker"] - before["worker"],
+            "PostgreSQL": database,
+            "client": after["client"] - before["client"],
+        }
+        detail = ", ".join(f"{name} {seconds / units * 1000:.1f}" for name, seconds in parts.items())
+        print(
+            f"  CPU per {what}: {sum(parts.values()) / units * 1000:.1f} ms ({detail});"
+            f" new database connections {after['connections'] - before['connections']}"
+        )
+
+
 def measure(
     name: str, work: Callable[[httpx.Client, int], list[tuple[float, float]]], clients: int
 ) -> list[tuple[float, float]]:
@@ -188,6 +272,9 @@ def main() -> None:
             f" {args.clients} clients; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
         )
         deadline_of = lambda: time.monotonic() + args.seconds  # noqa: E731
+        with ThreadPoolExecutor(args.clients) as pool:  # warm up: first imports, connections, plans
+            warm = lambda i: buy_and_pay(httpx.Client(timeout=60), base, tokens[i], plenty, f"bench-warm-{i}")  # noqa: E731
+            list(pool.map(warm, range(args.clients)))
 
         def healthz(client: httpx.Client, _i: int) -> list[tuple[float, float]]:
             out, deadline = [], deadline_of()
@@ -197,7 +284,10 @@ def main() -> None:
                 out.append((time.perf_counter() - t, 0.0))
             return out
 
-        measure("GET /healthz (the ceiling)", healthz, args.clients)
+        meter = CpuMeter(name, processes[0].pid, processes[1].pid)
+        before = meter.snapshot()
+        checks = measure("GET /healthz (the ceiling)", healthz, args.clients)
+        meter.report(before, meter.snapshot(), len(checks), "health check")
 
         def journey(client: httpx.Client, i: int) -> list[tuple[float, float]]:
             out, deadline, n = [], deadline_of(), 0
@@ -206,7 +296,10 @@ def main() -> None:
                 out.append(buy_and_pay(client, base, tokens[i], plenty, f"bench-{i}-{n}"))
             return out
 
+        before, polls = meter.snapshot(), next(POLLS)
         results = measure("add → checkout → bank transfer → paid", journey, args.clients)
+        meter.report(before, meter.snapshot(), len(results), "paid checkout")
+        print(f"  order polls per paid checkout: {(next(POLLS) - polls - 1) / len(results):.2f}")
         calls = statistics.quantiles([c for _, c in results], n=100)
         label = "  the checkout call alone"
         print(f"{label:<46} {'':>29}  p50 {calls[49] * 1000:7.1f} ms  p95 {calls[94] * 1000:7.1f} ms")
@@ -249,7 +342,10 @@ def buy_and_pay(
         f"{base}/api/v1/payment-requests/{request_id}/simulate-transfer", json={}, headers=token
     ).raise_for_status()
     pause = 0.05  # as a pay page would: look again, less and less often (polls cost the server too)
-    while client.get(f"{base}/api/v1/orders/{order_id}", headers=token).json()["status"] != "paid":
+    while True:
+        next(POLLS)
+        if client.get(f"{base}/api/v1/orders/{order_id}", headers=token).json()["status"] == "paid":
+            break
         if time.perf_counter() - started > 60:
             raise RuntimeError(f"order {order_id} not paid within a minute")
         time.sleep(pause)

@@ -1,10 +1,12 @@
 """Catalogue search on 100,000 products on PostgreSQL: latency with the trigram index, beside
-the same queries without it (the unindexed baseline), and the query plan.
+the previous single-query search and the same queries without the index, and the query plans.
 
 Makes a database of its own (dropped at the end), migrates it, loads ``--products`` listings
 with Vietnamese names and descriptions from ~300 producers, then runs each query of a fixed
-set ``--repeat`` times through ``market.search.search`` (the page's query: the count and the
-first page of 24, ranked) and prints p50/p95/p99 per run.
+set ``--repeat`` times through ``market.search.search`` (the page's queries: the first page
+of 24, ranked, and the count, capped at ``market.search.COUNT_CAP``), interleaved with the
+search as it was before (one query ranking and counting every match), and prints p50/p95/p99
+of each and the slowest queries.
 
     .venv/bin/python bench/search_bench.py [--products 100000] [--repeat 20]
 """
@@ -19,6 +21,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -188,56 +191,95 @@ def load(products: int, seed: int = 8) -> None:
         connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE product")
 
 
-def run(label: str, repeat: int) -> list[float]:
-    from choso.db import new_session
-    from market import search
-
-    timings: list[float] = []
-    totals: dict[str, int] = {}
-    by_query: dict[str, list[float]] = {query: [] for query in QUERIES}
-    with new_session(read_only=True) as session:
-        for query in QUERIES:  # warm the cache once, as a live server is
-            search.search(session, search.Filters(query=query), limit=24)
-            session.rollback()
-        for _ in range(repeat):
-            for query in QUERIES:
-                started = time.perf_counter()
-                _rows, total = search.search(session, search.Filters(query=query), limit=24)
-                timings.append(time.perf_counter() - started)
-                by_query[query].append(timings[-1])
-                totals[query] = total
-                session.rollback()
-    cuts = statistics.quantiles(timings, n=100)
-    slowest = sorted(QUERIES, key=lambda q: -statistics.median(by_query[q]))[:5]
-    print(
-        "  slowest (median ms, matches): "
-        + ", ".join(f"{q!r} {statistics.median(by_query[q]) * 1000:.0f} ({totals[q]:,})" for q in slowest)
-    )
-    print(
-        f"{label:<44} {len(timings):>5} searches  p50 {cuts[49] * 1000:7.1f} ms"
-        f"  p95 {cuts[94] * 1000:7.1f} ms  p99 {cuts[98] * 1000:7.1f} ms"
-    )
-    return timings
-
-
-def explain(query: str) -> str:
-    from choso.db import get_engine
+def previous_search(session: Any, filters: Any, limit: int) -> tuple[list[Any], int]:
+    """The search as it was before issue 8's performance work, for comparison in the same run:
+    one query that reads every match to rank them all and count them (``count(*) OVER ()``)."""
     from market import search
     from market.models import Organisation, Product
 
-    filters = search.Filters(query=query)
-    statement = (
-        sa.select(Product.id, Product.name)
+    rows = session.exec(
+        sa.select(Product, Organisation, sa.func.count().over())
         .join(Organisation, Organisation.id == Product.producer_id)  # type: ignore[arg-type]
         .where(*search.conditions(filters))
         .order_by(*search.ordering(filters))
+        .limit(limit)
+    ).all()
+    return [(p, o) for p, o, _ in rows], int(rows[0][2]) if rows else 0
+
+
+def run(label: str, repeat: int, *, compare: bool = False) -> list[float]:
+    """Time ``market.search`` (the page's query: the first page of 24 and the count) over the
+    queries; with ``compare``, the previous single query too, interleaved with it so that both
+    see the same load."""
+    from choso.db import new_session
+    from market import search
+
+    kinds = {"now": lambda s, f: search.search(s, f, limit=24)}
+    if compare:
+        kinds["before"] = lambda s, f: previous_search(s, f, 24)
+    timings: dict[str, list[float]] = {kind: [] for kind in kinds}
+    by_query: dict[str, dict[str, list[float]]] = {kind: {q: [] for q in QUERIES} for kind in kinds}
+    totals: dict[str, str] = {}
+    with new_session(read_only=True) as session:
+        for query in QUERIES:  # warm the cache once, as a live server is
+            for work in kinds.values():
+                work(session, search.Filters(query=query))
+                session.rollback()
+        for _ in range(repeat):
+            for query in QUERIES:
+                for kind, work in kinds.items():
+                    started = time.perf_counter()
+                    work(session, search.Filters(query=query))
+                    timings[kind].append(time.perf_counter() - started)
+                    by_query[kind][query].append(timings[kind][-1])
+                    session.rollback()
+        for query in QUERIES:
+            found = search.search_page(session, search.Filters(query=query), limit=24)
+            totals[query] = f"{found.total:,}{'+' if found.total_capped else ''}"
+    for kind in kinds:
+        name = label if kind == "now" else "  the previous query (ranks and counts every match)"
+        cuts = statistics.quantiles(timings[kind], n=100)
+        slowest = sorted(QUERIES, key=lambda q: -statistics.median(by_query[kind][q]))[:5]
+        print(
+            f"{name:<52} {len(timings[kind]):>5} searches  p50 {cuts[49] * 1000:7.1f} ms"
+            f"  p95 {cuts[94] * 1000:7.1f} ms  p99 {cuts[98] * 1000:7.1f} ms"
+        )
+        print(
+            "    slowest (median ms, matches): "
+            + ", ".join(
+                f"{q!r} {statistics.median(by_query[kind][q]) * 1000:.0f} ({totals[q]})" for q in slowest
+            )
+        )
+    return timings["now"]
+
+
+def explain(query: str) -> str:
+    """The plans of the queries one relevance search runs: the name matches of the page (the
+    description matches are read the same way when the name matches run out), and the count."""
+    from choso.db import get_engine
+    from market import search
+    from market.models import Product
+
+    filters = search.Filters(query=query)
+    where = search.conditions(filters)
+    in_name = search._in_name(search.query_words(query))
+    page = (
+        sa.select(Product.id, Product.name)
+        .where(*where, in_name)
+        .order_by(sa.desc(Product.created_at), sa.desc(Product.id))
         .limit(24)
     )
+    count = sa.select(sa.func.count()).select_from(
+        sa.select(Product.id).where(*where).limit(search.COUNT_CAP + 1).subquery()
+    )
     engine = get_engine()
-    compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+    plans = []
     with engine.connect() as connection:
-        rows = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {compiled}").all()
-    return "\n".join(row[0] for row in rows)
+        for statement in (page, count):
+            compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+            rows = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {compiled}").all()
+            plans.append("\n".join(row[0] for row in rows))
+    return "\n-- the count:\n".join(plans)
 
 
 def main() -> None:
@@ -259,14 +301,15 @@ def main() -> None:
             f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
         )
         print(f"queries: {len(QUERIES)} (with and without diacritics, common and absent words)")
-        print("\nplan for 'gạo thơm' with the index:\n" + explain("gạo thơm"))
-        run("market.search with the pg_trgm GIN index", args.repeat)
+        print("\nplans for 'gạo thơm' with the index:\n" + explain("gạo thơm"))
+        print("\nplans for 'ca thu' (a broad query) with the index:\n" + explain("ca thu"))
+        run("market.search with the pg_trgm GIN index", args.repeat, compare=True)
         from choso.db import get_engine
 
         with get_engine().begin() as connection:
             connection.exec_driver_sql("DROP INDEX ix_product_search_folded_trgm")
         run("the same queries, no index (baseline)", max(2, args.repeat // 4))
-        print("\nplan for 'gạo thơm' without the index:\n" + explain("gạo thơm"))
+        print("\nplans for 'gạo thơm' without the index:\n" + explain("gạo thơm"))
         print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
     finally:
         from choso.db import dispose_engine

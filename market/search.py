@@ -15,7 +15,9 @@ Rules:
 * results are ordered by rank (when searching), then the chosen sort, then the id, so that
   pagination is stable: no product appears on two pages or on none while nothing changes;
 * on PostgreSQL a trigram GIN index on ``search_folded`` (migration 0006) serves the word
-  conditions, so a search over 100,000 products reads only the candidate rows.
+  conditions, so a search over 100,000 products reads only the candidate rows;
+* a broad query is not counted to the end: past ``COUNT_CAP`` matches the total is a lower
+  bound, shown as "1,000+" (``Results.total_capped``).
 """
 
 from __future__ import annotations
@@ -136,10 +138,14 @@ def conditions(filters: Filters) -> list[Any]:
     return where
 
 
+def _in_name(words: list[str]) -> Any:
+    """The name holds every word."""
+    return sa.and_(*(col(Product.name_folded).like(_word_pattern(w), escape="\\") for w in words))
+
+
 def _name_rank(words: list[str]) -> Any:
     """0 when the name holds every word, else 1 (the description was needed)."""
-    in_name = sa.and_(*(col(Product.name_folded).like(_word_pattern(w), escape="\\") for w in words))
-    return sa.case((in_name, 0), else_=1)
+    return sa.case((_in_name(words), 0), else_=1)
 
 
 def ordering(filters: Filters) -> list[Any]:
@@ -157,31 +163,94 @@ def ordering(filters: Filters) -> list[Any]:
     return order
 
 
+# A count stops here: past it, a page says "1,000+" (counting 20,000 matches of a broad query
+# would read every one of them, only to print a number nobody pages through).
+COUNT_CAP = 1000
+
+
+@dataclass(frozen=True)
+class Results:
+    """A page of matches with their producers, and how many match in all: exactly, or, with
+    ``total_capped``, a lower bound (at least ``COUNT_CAP``) when more than ``COUNT_CAP`` do."""
+
+    rows: list[tuple[Product, Organisation]]
+    total: int
+    total_capped: bool = False
+
+
 def search(
     session: Session, filters: Filters, *, limit: int = 50, offset: int = 0
 ) -> tuple[list[tuple[Product, Organisation]], int]:
-    """Active listings matching ``filters`` with their producer, and how many match in all.
+    """Active listings matching ``filters`` with their producer, and how many match (at most
+    ``COUNT_CAP``; :func:`search_page` also says whether more do)."""
+    found = search_page(session, filters, limit=limit, offset=offset)
+    return found.rows, found.total
 
-    One query: the total comes with the page (``count(*) OVER ()``), so the matches are read
-    once, not once for the page and once more to count them."""
+
+def search_page(session: Session, filters: Filters, *, limit: int = 50, offset: int = 0) -> Results:
+    """A page of active listings matching ``filters``, and their (capped) count.
+
+    A relevance search reads the name matches for the page first, and the description matches
+    only when the name matches run out on it; nothing reads every match to count it: the count
+    stops after ``COUNT_CAP + 1`` matches, and is not run when the page shows where they end."""
     where = conditions(filters)
-    rows = session.exec(
-        select(Product, Organisation, func.count().over())
-        .join(Organisation, col(Organisation.id) == Product.producer_id)
-        .where(*where)
-        .order_by(*ordering(filters))
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    if rows:
-        total = int(rows[0][2])
-    elif offset:  # past the last page: no row carries the total
-        joined = (
-            select(func.count())
-            .select_from(Product)
-            .join(Organisation, col(Organisation.id) == Product.producer_id)
-        )
-        total = int(session.exec(joined.where(*where)).one())
+    words = query_words(filters.query)
+    if words and (filters.sort or Sort.RELEVANCE) == Sort.RELEVANCE:
+        rows = _ranked_page(session, filters, words, limit, offset)
     else:
-        total = 0
-    return [(product, producer) for product, producer, _total in rows], total
+        rows = _page(session, filters, where, ordering(filters), limit, offset)
+    if 0 < len(rows) < limit or (not rows and not offset):
+        return Results(rows, offset + len(rows))  # the last page: the total is in sight
+    total = _count(session, filters, where, COUNT_CAP)
+    if total > COUNT_CAP:  # at least this many: the cap, or all up to this page if it has rows
+        return Results(rows, max(COUNT_CAP, offset + len(rows) if rows else 0), total_capped=True)
+    return Results(rows, total)
+
+
+def _page(
+    session: Session, filters: Filters, where: list[Any], order: list[Any], limit: int, offset: int
+) -> list[tuple[Product, Organisation]]:
+    """The listings of one page, then their producers by id: joined in the same query, the
+    planner (which cannot estimate word conditions well) may pick a join that reads every
+    producer for every match."""
+    if limit <= 0:
+        return []
+    statement = select(Product).where(*where).order_by(*order).limit(limit).offset(offset)
+    if filters.ward_code is not None:  # the only condition on the producer
+        statement = statement.join(Organisation, col(Organisation.id) == Product.producer_id)
+    products = list(session.exec(statement).all())
+    if not products:
+        return []
+    ids = {product.producer_id for product in products}
+    producers = {o.id: o for o in session.exec(select(Organisation).where(col(Organisation.id).in_(ids)))}
+    return [(product, producers[product.producer_id]) for product in products]
+
+
+def _ranked_page(
+    session: Session, filters: Filters, words: list[str], limit: int, offset: int
+) -> list[tuple[Product, Organisation]]:
+    """The page of ``ordering(filters)`` for a relevance search, read in two parts: the name
+    matches (rank 0), then the description-only matches (rank 1), each newest first."""
+    newest = [col(Product.created_at).desc(), col(Product.id).desc()]
+    in_name = _in_name(words)
+    first = _page(session, filters, [*conditions(filters), in_name], newest, limit, offset)
+    if len(first) == limit:
+        return first
+    # how many name matches come before the description matches on this page's offset
+    before = (
+        offset + len(first)
+        if first or not offset
+        else _count(session, filters, [*conditions(filters), in_name], offset)
+    )
+    rest_where = [*conditions(filters), sa.not_(in_name)]
+    rest = _page(session, filters, rest_where, newest, limit - len(first), max(0, offset - before))
+    return first + rest
+
+
+def _count(session: Session, filters: Filters, where: list[Any], cap: int) -> int:
+    """How many listings satisfy ``where``, counting no further than ``cap + 1``."""
+    matches = select(Product.id).where(*where)
+    if filters.ward_code is not None:  # the only condition on the producer
+        matches = matches.join(Organisation, col(Organisation.id) == Product.producer_id)
+    capped = matches.limit(cap + 1).subquery()
+    return int(session.exec(select(func.count()).select_from(capped)).one())

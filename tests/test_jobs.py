@@ -200,6 +200,34 @@ def test_real_celery_worker_runs_a_job_end_to_end(db: Session, celery_worker: st
     client.close()
 
 
+@postgres_only
+def test_outbox_jobs_go_to_the_worker_without_a_result_to_store(db: Session, celery_worker: str) -> None:
+    # Nobody reads an outbox job's result: the message says so, so the worker stores none in Redis
+    # (and the publisher subscribes to no result channel).
+    from celery.signals import before_task_publish
+
+    user_id = make_user()
+    wait_for_jobs()
+    published: list[dict[str, Any]] = []
+
+    def watch(headers: dict[str, Any] | None = None, **_: Any) -> None:
+        published.append(dict(headers or {}))
+
+    before_task_publish.connect(watch)
+    try:
+        with session_scope() as session:
+            enqueue_welcome(session, user_id, "no-result")
+            session.commit()
+    finally:
+        before_task_publish.disconnect(watch)
+    [headers] = [h for h in published if h.get("task") == "market.deliver_notification"]
+    assert headers["ignore_result"] is True
+    eventually(lambda: "no-result" in notification_keys(db))
+    client = redis.Redis.from_url(backend.REDIS_URL)
+    assert client.get(f"celery-task-meta-{headers['id']}") is None
+    client.close()
+
+
 def outbox_rows(db: Session) -> list[JobOutbox]:
     db.rollback()
     return list(db.exec(select(JobOutbox)))

@@ -182,6 +182,82 @@ def test_pages_are_stable_even_when_every_sort_key_ties(db: Session) -> None:
     assert search.search(db, Filters(query="khong co"), limit=5) == ([], 0)
 
 
+def _listings(names_and_descriptions: list[tuple[str, str]]) -> list[int]:
+    """Listings of one producer, all made in the same instant (only the id orders them)."""
+    producer = factories.organisation()
+    same_time = utcnow() - timedelta(days=2)
+    with session_scope() as session:
+        rows = [
+            Product(
+                producer_id=producer.id or 0,
+                name=name,
+                description=description,
+                category="fruit",
+                unit="kg",
+                price_vnd=30_000,
+                stock=5,
+                created_at=same_time,
+            )
+            for name, description in names_and_descriptions
+        ]
+        session.add_all(rows)
+        session.commit()
+        return [row.id or 0 for row in rows]
+
+
+def test_ranked_pages_cross_from_name_to_description_matches_without_gap_or_overlap(db: Session) -> None:
+    # interleaved: the newest listings are description matches, so ranking reorders them
+    ids = _listings(
+        [
+            (f"Bưởi Luận Văn {n}", "Ngọt") if n % 3 == 0 else (f"Quà biếu {n}", "Bưởi Luận Văn")
+            for n in range(14)
+        ]
+    )
+    in_name = [i for n, i in enumerate(ids) if n % 3 == 0][::-1]
+    in_description = [i for n, i in enumerate(ids) if n % 3][::-1]
+    for limit in (1, 2, 4, 5, 14, 20):
+        seen: list[int] = []
+        for offset in range(0, 16, limit):
+            found = search.search_page(db, Filters(query="buoi luan"), limit=limit, offset=offset)
+            seen += [p.id or 0 for p, _ in found.rows]
+            assert found.total == 14 and not found.total_capped, (limit, offset)
+        assert seen == in_name + in_description, limit
+
+
+def test_a_broad_search_counts_up_to_the_cap_and_says_so(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "COUNT_CAP", 5)
+    ids = _listings([(f"Cam Vinh {n}", "") for n in range(8)])
+    first = search.search_page(db, Filters(query="cam vinh"), limit=3)
+    assert [p.id for p, _ in first.rows] == ids[::-1][:3]
+    assert (first.total, first.total_capped) == (5, True)  # at least 5 ("5+")
+    deep = search.search_page(db, Filters(query="cam vinh"), limit=3, offset=3)
+    assert (deep.total, deep.total_capped) == (6, True)  # at least the 6 up to this page
+    last = search.search_page(db, Filters(query="cam vinh"), limit=3, offset=6)
+    assert (len(last.rows), last.total, last.total_capped) == (2, 8, False)  # the end is in sight: exact
+    past = search.search_page(db, Filters(query="cam vinh"), limit=3, offset=30)
+    assert (past.rows, past.total, past.total_capped) == ([], 5, True)
+    narrow = search.search_page(db, Filters(query="cam vinh 7"), limit=3)
+    assert (narrow.total, narrow.total_capped) == (1, False)
+    assert search.search(db, Filters(query="cam vinh"), limit=3) == (first.rows, 5)
+
+
+def test_api_and_page_show_a_capped_total(
+    client: TestClient, market: dict[str, Product], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "COUNT_CAP", 2)
+    body = client.get("/api/v1/products", params={"q": "gao", "limit": 1}).json()
+    assert (body["total"], body["total_capped"], len(body["items"])) == (2, True, 1)
+    body = client.get("/api/v1/products", params={"q": "gao thom", "limit": 1}).json()
+    assert (body["total"], body["total_capped"]) == (2, False)  # no more than the cap: exact
+    page = client.get("/products", params={"q": "gao", "lang": "en"})
+    assert page.status_code == 200 and "3 products" in page.text  # one page: counted exactly
+    monkeypatch.setattr("web.pages.public.PAGE_SIZE", 1)
+    page = client.get("/products", params={"q": "gao", "lang": "en"})
+    assert "2+ products" in page.text, page.text
+
+
 def test_folded_columns_follow_a_changed_description(db: Session, market: dict[str, Product]) -> None:
     fish = market["fish"]
     with session_scope() as session:

@@ -6,6 +6,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import Field
 
 from choso.i18n import N_
 from choso.money import MAX_AMOUNT_VND
@@ -18,7 +19,16 @@ from web.deps import DB, MAX_ID, ObjectId, api_role
 router = APIRouter(prefix="/products", tags=["catalogue"])
 
 
-@router.get("", response_model=Page[ProductOut])
+class ProductPage(Page[ProductOut]):
+    """A page of the catalogue. ``total`` is exact unless ``total_capped``: then at least
+    ``total`` listings match, probably more (a broad search is not counted to the end)."""
+
+    total_capped: bool = Field(
+        default=False, description="`total` is a lower bound: more than 1,000 listings match."
+    )
+
+
+@router.get("", response_model=ProductPage)
 def list_products(
     session: DB,
     q: Annotated[
@@ -33,7 +43,7 @@ def list_products(
     sort: search.Sort | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-) -> Page[ProductOut]:
+) -> ProductPage:
     """Search the catalogue: every word of `q` must start a word of the name or description
     (diacritics and case ignored; name matches first), with filters; `sort` defaults to
     `relevance` with `q`, else `newest`. The order is total, so pages never overlap."""
@@ -47,9 +57,13 @@ def list_products(
         price_max_vnd=price_max_vnd,
         sort=sort,
     )
-    rows, total = search.search(session, filters, limit=limit, offset=offset)
-    return Page[ProductOut](
-        items=[ProductOut.of(p, o) for p, o in rows], total=total, limit=limit, offset=offset
+    found = search.search_page(session, filters, limit=limit, offset=offset)
+    return ProductPage(
+        items=[ProductOut.of(p, o) for p, o in found.rows],
+        total=found.total,
+        total_capped=found.total_capped,
+        limit=limit,
+        offset=offset,
     )
 
 

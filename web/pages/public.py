@@ -24,8 +24,9 @@ PAGE_SIZE = 24
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, session: DB, _viewer: Viewer) -> HTMLResponse:
-    newest, total = catalog.list_products(session, limit=8)
-    return render(request, "home.html", {"products": newest, "product_count": total})
+    newest = search.search_page(session, search.Filters(), limit=8)
+    context = {"products": newest.rows, "product_count": newest.total, "count_capped": newest.total_capped}
+    return render(request, "home.html", context)
 
 
 @router.get("/products", response_class=HTMLResponse)
@@ -36,8 +37,15 @@ def products(
     filters: Annotated[search.Filters, Depends(shop.catalogue_filters)],
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> HTMLResponse:
-    rows, total = search.search(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    context = {"products": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
+    found = search.search_page(session, filters, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    pages = max(1, -(-found.total // PAGE_SIZE), page + 1 if found.total_capped else 1)
+    context = {
+        "products": found.rows,
+        "total": found.total,
+        "total_capped": found.total_capped,
+        "page": page,
+        "pages": pages,
+    }
     return render(request, "products.html", {**context, **shop.catalogue_context(filters)})
 
 
