@@ -17,12 +17,21 @@ from choso import jobs
 from choso.audit import AuditEntry
 from choso.db import session_scope, utcnow
 from market.account_models import AccountToken, OutgoingEmail
-from market.models import ApiToken, Role, User, UserSession
+from market.models import ApiToken, OrganisationKind, Role, User, UserSession
 from tests import factories
 from tests.conftest import eventually, wait_for_jobs
 from tests.mail_sink import MailSink, link_in
 from tests.payments.helpers import bearer
-from tests.support import api_register, api_token, buyer_payload, csrf_from, page_csrf, page_login
+from tests.support import (
+    PASSWORD,
+    api_register,
+    api_token,
+    buyer_payload,
+    csrf_from,
+    page_csrf,
+    page_login,
+    totp_code_for,
+)
 
 NEW_PASSWORD = "Mùa-gặt-2027!"
 
@@ -307,3 +316,24 @@ def test_reset_endpoints_refuse_bad_input_with_4xx(client: TestClient) -> None:
     bad = client.post("/password/forgot", data={"email": "", "csrf_token": csrf_from(form)})
     assert bad.status_code == 422
     assert client.post("/password/forgot", data={"email": "a@b.vn"}).status_code == 403  # no CSRF
+
+
+def test_a_reset_also_ends_a_login_waiting_for_its_second_step(
+    client: TestClient, make_client, mail_sink: MailSink
+) -> None:
+    _agency, officer = factories.staff(OrganisationKind.AGENCY)  # enrolled in TOTP by the factory
+    attacker = make_client()
+    halfway = attacker.post(
+        "/login",
+        data={"email": officer.email, "password": PASSWORD, "csrf_token": page_csrf(attacker)},
+        follow_redirects=False,
+    )
+    assert halfway.headers["location"] == "/login/totp"  # the old password opened the first step
+    ask_reset(client, officer.email)
+    token = link_in(mail_sink.wait_for(officer.email)[0]).rsplit("/", 1)[1]
+    confirm = {"token": token, "password": NEW_PASSWORD}
+    assert client.post("/api/v1/auth/password-reset/confirm", json=confirm).status_code == 204
+    form = {"code": totp_code_for(officer.email), "csrf_token": page_csrf(attacker, "/login/totp")}
+    second = attacker.post("/login/totp", data=form, follow_redirects=False)
+    assert second.status_code == 303 and second.headers["location"].startswith("/login")
+    assert attacker.get("/account", follow_redirects=False).headers["location"].startswith("/login")
