@@ -2,8 +2,9 @@
 webhook inbox, suspense items and receipts.
 
 Money columns are BigInteger whole đồng (see choso.money). Ledger rows are immutable
-(triggers, see choso.immutable); balances are cached on the account and changed only by
-:mod:`payments.ledger`, in the transaction that adds the postings.
+(triggers, see choso.immutable); balances are cached on the account (and, on PostgreSQL, in
+balance slots for accounts that may go negative) and changed only by :mod:`payments.ledger`,
+in the transaction that adds the postings.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class AccountKind(StrEnum):
 
 
 class LedgerAccount(SQLModel, table=True):
-    """An account of the double-entry ledger. ``balance_vnd`` is debits minus credits.
+    """An account of the double-entry ledger. Its balance is debits minus credits: ``balance_vnd``
+    plus its ``LedgerBalanceSlot`` rows (read it with ``payments.ledger.balance``).
 
     ``no_overdraft`` accounts may not go below zero on their normal side (debit for assets
     and expenses, credit for liabilities and revenue); a CHECK enforces it below the app.
@@ -80,6 +82,24 @@ class LedgerPosting(SQLModel, table=True):
     transaction_id: int = Field(foreign_key="ledger_transaction.id", index=True)
     account_id: int = Field(foreign_key="ledger_account.id", index=True)
     amount_vnd: int = money_field()  # debit > 0, credit < 0
+
+
+class LedgerBalanceSlot(SQLModel, table=True):
+    """Part of a cached balance, for accounts that may go negative (no ``no_overdraft``).
+
+    On PostgreSQL a posting to such an account adds its amount to one of a few slot rows,
+    chosen at random, instead of the account's row: a hot account (suspense, clearing) is then
+    not one row that every writer must lock until its commit. The account's balance is its
+    ``balance_vnd`` plus its slots (``payments.ledger.balance``); both change in the
+    transaction that adds the postings. No-overdraft accounts never have slots: their check
+    needs the whole balance in one locked row.
+    """
+
+    __tablename__ = "ledger_balance_slot"
+
+    account_id: int = Field(foreign_key="ledger_account.id", primary_key=True)
+    slot: int = Field(primary_key=True, sa_type=sa.SmallInteger, sa_column_kwargs={"autoincrement": False})
+    balance_vnd: int = money_field(default=0)
 
 
 # --- bank accounts --------------------------------------------------------------------------
