@@ -21,7 +21,7 @@ from payments.recon.model import ExpectedPayment, Statement
 from payments.recon.swift import read_mt940
 from payments.recon.tabular import LAYOUTS, Layout, csv_rows, read_table, xlsx_rows
 from payments.recon.text import decode, detect_encoding, nfc
-from payments.reference import ALPHABET, LENGTH, is_valid_reference, normalise_reference
+from payments.reference import is_valid_reference, normalise_reference
 
 FORMATS = ("auto", "camt053", "mt940", *LAYOUTS)
 
@@ -76,12 +76,6 @@ def read_expected(data: bytes) -> list[ExpectedPayment]:
     if header[:2] != ["reference", "amount_vnd"]:
         raise StatementError(f"expected payments need the header {','.join(EXPECTED_HEADER)}", line=1)
     column = {name: header.index(name) for name in EXPECTED_HEADER if name in header}
-    if header == list(EXPECTED_HEADER):
-        rows = list(reader)
-        fast = _expected_columns(rows)
-        if fast is not None:
-            return fast
-        reader = iter(_numbered(rows))  # type: ignore[assignment]
     dates: dict[str, date | None] = {"": None}
     payments: list[ExpectedPayment] = []
     seen: set[str] = set()
@@ -97,68 +91,6 @@ def read_expected(data: bytes) -> list[ExpectedPayment]:
         seen.add(payment.reference)
         payments.append(payment)
     return payments
-
-
-class _numbered:
-    """Rows already read, with the physical line numbers the csv reader would report (simple
-    files: one row per line after the header)."""
-
-    def __init__(self, rows: list[list[str]]) -> None:
-        self.rows, self.line_num = rows, 1
-
-    def __iter__(self) -> _numbered:
-        return self
-
-    def __next__(self) -> list[str]:
-        if self.line_num - 1 >= len(self.rows):
-            raise StopIteration
-        self.line_num += 1
-        return self.rows[self.line_num - 2]
-
-
-def _expected_columns(rows: list[list[str]]) -> list[ExpectedPayment] | None:
-    """The common case read column by column (C speed): four cells a row, canonical codes, plain
-    digits, ISO dates. None when any row needs the row-by-row reader (which reports the error)."""
-    if not rows or any(len(row) != 4 for row in rows):
-        return None
-    references, amounts, names, dues = (list(column) for column in zip(*rows, strict=True))
-    joined = "".join(references)
-    if len(joined) != LENGTH * len(references) or not _all_valid_references(references, joined):
-        return None
-    if len(set(references)) != len(references):
-        return None
-    digits = "".join(amounts)
-    if not (digits.isascii() and digits.isdigit() and all(amounts)):
-        return None
-    values = list(map(int, amounts))
-    if min(values) <= 0:
-        return None
-    try:
-        days = {text: date.fromisoformat(text.strip()) if text.strip() else None for text in set(dues)}
-    except ValueError:
-        return None
-    names = list(map(str.strip, names))  # NFC already: decode() normalised the whole text
-    return list(map(ExpectedPayment, references, values, names, map(days.__getitem__, dues)))
-
-
-def _all_valid_references(references: list[str], joined: str) -> bool:
-    """Whether every reference is a canonical code, checked over the joined text at once."""
-    if not joined.isascii() or not joined.isalnum():
-        return False
-    if joined[0::LENGTH].count("C") != len(references) or joined[1::LENGTH].count("S") != len(references):
-        return False
-    import numpy as np  # here: only large expected files come this way
-
-    values = np.full(256, 255, dtype=np.int64)
-    for value, symbol in enumerate(ALPHABET):
-        values[ord(symbol)] = value
-    codes = values[np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, LENGTH)]
-    if (codes == 255).any():
-        return False
-    # Luhn mod 32 as payments.reference computes it: even positions once, odd ones doubled.
-    doubled = codes[:, 1::2] * 2
-    total = codes[:, 0::2].sum(axis=1) + (doubled // len(ALPHABET) + doubled % len(ALPHABET)).sum(axis=1)
-    return bool((total % len(ALPHABET) == 0).all())
 
 
 def _expected_row(row: list[str], column: dict[str, int], dates: dict[str, date | None]) -> ExpectedPayment:

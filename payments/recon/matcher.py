@@ -21,11 +21,11 @@ fit a line equally, or two lines that would be suggested for one payment all ass
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from rapidfuzz import fuzz
 
@@ -90,11 +90,13 @@ def reconcile(
     policy = policy or Policy()
     book = expected if isinstance(expected, ExpectedBook) else ExpectedBook(expected)
     lines = list(lines)
-    outcomes, received, open_lines, rule_one = _first_pass(lines, book.by_reference, seen, policy)
+    outcomes, received, open_lines = _first_pass(lines, book.by_reference, seen, policy)
     _suggest(lines, open_lines, outcomes, book.by_reference, received, policy)
     settled = _settled(received, book.by_reference)
-    for index in rule_one:
-        outcomes[index] = settled[outcomes[index][1]]  # type: ignore[index]
+    reference_rule = Rule.REFERENCE
+    for index, outcome in enumerate(outcomes):
+        if outcome[2] is reference_rule:
+            outcomes[index] = settled[outcome[1]]  # type: ignore[index]
     missing = [reference for reference in book.by_reference if reference not in received]
     return Reconciliation(lines, outcomes, missing, dict(received))
 
@@ -104,80 +106,55 @@ def _first_pass(
     book: dict[str, ExpectedPayment],
     seen: Collection[str],
     policy: Policy,
-) -> tuple[list[_Outcome], dict[str, int], list[int], list[int]]:
-    """Duplicates, money out and rule 1; returns the outcomes, rule-1 sums, the lines left for
-    rule 2 and the rule-1 lines (whose category depends on the sums)."""
+) -> tuple[list[_Outcome], dict[str, int], list[int]]:
+    """Duplicates, money out and rule 1; returns the outcomes, rule-1 sums and lines left for rule 2."""
     outcomes: list[_Outcome] = []
     append = outcomes.append
     received: dict[str, int] = defaultdict(int)
     open_lines: list[int] = []
-    rule_one: list[int] = []
     first_position: dict[str, int] = {}
-    texts = _canonical_memos(lines)
-    search = CODE_WINDOW.search
-    duplicate, matched, unmatched = Category.DUPLICATE, Category.MATCHED, Category.UNMATCHED
-    by_bank_reference, by_fingerprint = Rule.BANK_REFERENCE, Rule.FINGERPRINT
-    reference_rule, ambiguous = Rule.REFERENCE, Rule.AMBIGUOUS
-    fingerprint_confidence = policy.fingerprint_confidence
     for index, line in enumerate(lines):
-        bank_reference = line.bank_reference
-        amount = line.amount_vnd
-        key = f"{line.account}|{bank_reference}|{amount}" if bank_reference else line.dedup_key()
+        key = line.dedup_key()
         if key in first_position or key in seen:
-            if bank_reference:
-                append((duplicate, None, by_bank_reference, 1.0, (), first_position.get(key)))
+            if line.bank_reference:
+                append((Category.DUPLICATE, None, Rule.BANK_REFERENCE, 1.0, (), first_position.get(key)))
             else:
                 duplicate_of = first_position.get(key)
-                append((duplicate, None, by_fingerprint, fingerprint_confidence, (), duplicate_of))
+                confidence = policy.fingerprint_confidence
+                append((Category.DUPLICATE, None, Rule.FINGERPRINT, confidence, (), duplicate_of))
             continue
         first_position[key] = line.position
+        amount = line.amount_vnd
         if amount < 0:
             append(_OUTGOING)
             continue
-        # The hot path: most memos hold one window, looked up directly; the check symbol is not
-        # needed for codes in the book (they were checked when the book was made).
-        text = texts[index]
-        match = search(text)
-        if match is None:
-            known: list[str] = []
-        elif search(text, match.start() + 1) is None:
-            window = match.group().decode()
-            known = [window] if window in book else []
-        else:
-            known = _known_codes(line.memo, book)
+        known = _known_codes(line.memo, book)
         if len(known) == 1 and amount > 0:
             received[known[0]] += amount
-            rule_one.append(index)
-            append((matched, known[0], reference_rule, 1.0, (), None))
+            append((Category.MATCHED, known[0], Rule.REFERENCE, 1.0, (), None))
         elif len(known) > 1:
-            append((unmatched, None, ambiguous, 0.0, tuple(known), None))
-        elif match is None:
-            append(_NOTHING)
-            if amount > 0:
-                open_lines.append(index)
+            append((Category.UNMATCHED, None, Rule.AMBIGUOUS, 0.0, tuple(known), None))
         else:
             append(_unmatched_without_known_code(line.memo))
             if amount > 0:
                 open_lines.append(index)
-    return outcomes, received, open_lines, rule_one
+    return outcomes, received, open_lines
 
 
-def _canonical_memos(lines: list[StatementLine]) -> list[bytes]:
-    """Every memo as the code scan reads it (upper case, ASCII, separators dropped, Crockford
-    aliases decoded), canonicalised in one pass over the joined memos (C speed)."""
-    memos = [line.memo for line in lines]
-    joined = "\x00".join(memos)
-    if memos and joined.count("\x00") == len(memos) - 1:  # no memo holds the joiner itself
-        canonical = joined.upper().encode("ascii", "replace").translate(CODE_ALIASES, CODE_SEPARATORS)
-        texts = canonical.split(b"\x00")
-        if len(texts) == len(memos):
-            return texts
-    aliases, separators = CODE_ALIASES, CODE_SEPARATORS
-    return [memo.upper().encode("ascii", "replace").translate(aliases, separators) for memo in memos]
+def _known_codes(memo: str, book: dict[str, ExpectedPayment], search: Any = CODE_WINDOW.search) -> list[str]:
+    """The distinct expected references written in the memo.
 
-
-def _known_codes(memo: str, book: dict[str, ExpectedPayment]) -> list[str]:
-    """The distinct expected references written in the memo."""
+    The hot path: most memos hold one window, looked up directly; the check symbol is not needed
+    for codes in the book (they were checked when the book was made).
+    """
+    text = memo.upper().encode("ascii", "replace").translate(CODE_ALIASES, CODE_SEPARATORS)
+    match = search(text)
+    if match is None:
+        return []
+    following = search(text, match.start() + 1)
+    if following is None:
+        window = match.group().decode()
+        return [window] if window in book else []
     known: list[str] = []
     for window in candidate_codes(memo):
         if window in book and window not in known:
@@ -196,12 +173,12 @@ def _settled(received: dict[str, int], book: dict[str, ExpectedPayment]) -> dict
     """The outcome of every rule-1 line of a reference: its final status, so the order of lines
     does not matter."""
     status: dict[str, _Outcome] = {}
-    matched, underpaid, overpaid = Category.MATCHED, Category.UNDERPAID, Category.OVERPAID
-    rule = Rule.REFERENCE
     for reference, amount in received.items():
         due = book[reference].amount_vnd
-        category = matched if amount == due else underpaid if amount < due else overpaid
-        status[reference] = (category, reference, rule, 1.0, (), None)
+        category = (
+            Category.MATCHED if amount == due else Category.UNDERPAID if amount < due else Category.OVERPAID
+        )
+        status[reference] = (category, reference, Rule.REFERENCE, 1.0, (), None)
     return status
 
 
@@ -220,12 +197,11 @@ def _suggest(
     if not open_lines:
         return
     index = _NameIndex(book, received, {lines[i].amount_vnd for i in open_lines})
-    amounts = index.amounts
-    fitting = [i for i in open_lines if lines[i].amount_vnd in amounts]  # someone owes exactly this
-    words = _words_of_many([text for i in fitting for text in (lines[i].memo, lines[i].counterparty_name)])
     proposals: dict[int, tuple[str, float]] = {}
-    for number, line_index in enumerate(fitting):
-        scored = index.candidates(lines[line_index], policy, words[2 * number], words[2 * number + 1])
+    for line_index in open_lines:
+        if lines[line_index].amount_vnd not in index.amounts:
+            continue  # nobody is expected to pay exactly this
+        scored = index.candidates(lines[line_index], policy)
         if not scored:
             continue
         best = max(scored.values())
@@ -285,17 +261,14 @@ class _NameIndex:
                 by_family = self.by_given.setdefault((payment.amount_vnd, tokens[-1]), {})
                 by_family.setdefault(tokens[0], []).append((payment, " ".join(tokens), len(tokens)))
 
-    def candidates(
-        self, line: StatementLine, policy: Policy, memo_words: list[str], name_words: list[str]
-    ) -> dict[str, float]:
-        """References whose payer fits this line (its memo's and counterparty's ``_words``), with
-        their name score (0-100)."""
+    def candidates(self, line: StatementLine, policy: Policy) -> dict[str, float]:
+        """References whose payer fits this line, with their name score (0-100)."""
         amount = line.amount_vnd
         earliest_due = line.booked_on - timedelta(days=policy.days_after_due)
         latest_due = line.booked_on + timedelta(days=policy.days_before_due)
         scored: dict[str, float] = {}
         ratios: dict[tuple[str, str], float] = {}  # many payers share a name: score it once
-        for words in (memo_words, name_words):
+        for words in (_words(line.memo), _words(line.counterparty_name)):
             for end, given in enumerate(words):
                 by_family = self.by_given.get((amount, given))
                 if by_family is None:
@@ -324,16 +297,5 @@ def _words(text: str) -> list[str]:
     return _NOT_ALNUM.sub(" ", fold_upper(nfc(text))).split()
 
 
-def _words_of_many(texts: list[str]) -> list[list[str]]:
-    """``_words`` of every text, folded in one pass over the joined texts (C speed)."""
-    joined = "\x00".join(texts)
-    if texts and joined.count("\x00") == len(texts) - 1:  # no text holds the joiner itself
-        folded = _NOT_ALNUM_JOINED.sub(" ", fold_upper(unicodedata.normalize("NFC", joined))).split("\x00")
-        if len(folded) == len(texts):
-            return [text.split() for text in folded]
-    return [_words(text) for text in texts]
-
-
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _NOT_ALNUM_LINES = re.compile(r"[^0-9A-Z\n]+")
-_NOT_ALNUM_JOINED = re.compile(r"[^0-9A-Z\x00]+")

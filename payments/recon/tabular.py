@@ -212,11 +212,6 @@ class _RowReader:
         self.amounts: dict[str, int] = {}
         self.dates: dict[str, tuple[date, str | None]] = {}
         self.indexes = tuple(columns.get(name, -1) for name in FIELDS)
-        self.widest = max(self.indexes)
-        # Rows wide enough take their fields with one compiled tuple display (speed); the
-        # source holds only the integer column indexes.
-        items = ", ".join(f"cells[{index}]" if index >= 0 else "None" for index in self.indexes)
-        self.pick = eval(f"lambda cells: ({items},)")  # noqa: S307
         self.signed = "amount" in columns
         self.dates_cacheable = not layout.reference_in_date_cell
         self.repeated: dict[str, str] = {}  # one object for texts on every line (account, times)
@@ -267,15 +262,10 @@ class _RowReader:
         return cached[0], cached[1], extra
 
     def line(self, position: int, cells: Sequence[Any]) -> StatementLine:
-        if len(cells) > self.widest:
-            day, time, amount, credit, debit, memo, reference, name, account_of_other, account = self.pick(
-                cells
-            )
-        else:
-            width = len(cells)
-            day, time, amount, credit, debit, memo, reference, name, account_of_other, account = [
-                cells[column] if -1 < column < width else None for column in self.indexes
-            ]
+        width = len(cells)
+        day, time, amount, credit, debit, memo, reference, name, account_of_other, account = [
+            cells[column] if -1 < column < width else None for column in self.indexes
+        ]
         cached_day = self.dates.get(day) if self.dates_cacheable and type(day) is str else None
         if cached_day is None:
             booked_on, booked_time, reference_in_date = self.booked(day)
@@ -288,13 +278,14 @@ class _RowReader:
         else:
             amount_vnd = abs(self.amount(credit)) - abs(self.amount(debit))
         # Text cells stripped; only non-ASCII text goes through the NFC normaliser (inlined: speed).
-        memo = memo.strip() if type(memo) is str and memo.isascii() else _clean(memo)
-        reference = reference.strip() if type(reference) is str and reference.isascii() else _clean(reference)
-        name = name.strip() if type(name) is str and name.isascii() else _clean(name)
-        other = account_of_other
-        account_of_other = other.strip() if type(other) is str and other.isascii() else _clean(other)
-        account = account.strip() if type(account) is str and account.isascii() else _clean(account)
-        time = time.strip() if type(time) is str and time.isascii() else _clean(time)
+        memo, reference, name, account_of_other, account, time = [
+            ""
+            if value is None
+            else _clean(value)
+            if type(value) is not str or not value.isascii()
+            else value.strip()
+            for value in (memo, reference, name, account_of_other, account, time)
+        ]
         repeated = self.repeated
         return StatementLine(
             position,
