@@ -213,7 +213,23 @@ def check_accessibility(page: Page, *, exclude: tuple[str, ...] = ()) -> None:
     assert not bad, f"axe-core on {page.url}:\n" + "\n".join(_describe(v) for v in bad)
     # WCAG 1.4.10 (reflow), which axe does not test: on a phone nothing makes the page scroll sideways.
     widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    assert widths[0] <= widths[1], f"{page.url} is {widths[0]} px wide on a {widths[1]} px screen"
+    if widths[0] > widths[1]:
+        wide = page.evaluate(_OVERFLOWING)
+        raise AssertionError(f"{page.url} is {widths[0]} px wide on a {widths[1]} px screen: {wide}")
+
+
+# The elements reaching past the right edge whose children do not (where a page overflows).
+_OVERFLOWING = """() => {
+  const edge = document.documentElement.clientWidth;
+  const past = el => el.getBoundingClientRect().right > edge + 0.5;
+  const classes = el => typeof el.className === 'string' && el.className.trim()
+    ? '.' + el.className.trim().split(/\\s+/).join('.') : '';
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + classes(el);
+  return [...document.body.querySelectorAll('*')]
+    .filter(el => past(el) && ![...el.children].some(past))
+    .slice(0, 8)
+    .map(el => name(el) + ' (' + Math.round(el.getBoundingClientRect().right) + ' px)');
+}"""
 
 
 def _describe(violation: dict[str, Any]) -> str:

@@ -169,7 +169,7 @@ def _simulate(request: Request, session: Session, user: User, request_id: int, f
     typed = form_text(form, "amount_vnd", 40)
     try:
         amount = parse_amount(typed) if typed else None
-        event = sandbox.simulate_transfer(session, user, request_id, amount_vnd=amount)
+        event = sandbox.simulate_transfer_event(session, user, request_id, amount_vnd=amount)
     except InvalidInput as exc:
         session.rollback()
         context = {**_pay_context(session, user, request_id, None), "errors": form_errors_from(exc)}
