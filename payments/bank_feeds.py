@@ -254,8 +254,10 @@ def _check_fresh(sent_at_seconds: float, now: datetime) -> None:
 
 
 def _json_id(external_id: str) -> int | str:
-    """Providers send numeric ids as JSON numbers."""
-    return int(external_id) if external_id.isdigit() and str(int(external_id)) == external_id else external_id
+    """Providers send numeric ids as JSON numbers (those the reader takes as numbers: below
+    10**20; a longer run of digits stays a string, as it must to be read back)."""
+    numeric = external_id.isdigit() and len(external_id) < 20 and str(int(external_id)) == external_id
+    return int(external_id) if numeric else external_id
 
 
 def _local_text(moment: datetime) -> str:
