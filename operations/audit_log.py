@@ -47,7 +47,9 @@ def _conditions(session: Session, f: AuditFilter) -> list[Any]:
     conditions: list[Any] = []
     if f.actor:
         text = f.actor.strip()
-        ids = [int(text)] if text.isdigit() else market_stats.users_by_email(session, text)
+        # An id is ASCII digits that fit a 64-bit column ("²".isdigit() is true, and int() refuses it).
+        is_id = text.isascii() and text.isdigit() and len(text) <= 18
+        ids = [int(text)] if is_id else market_stats.users_by_email(session, text)
         conditions.append(col(AuditEntry.actor_id).in_(ids or [-1]))
     if f.action:
         if f.action.endswith("."):
