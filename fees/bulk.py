@@ -130,7 +130,7 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 def _quantity(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() and len(text) <= 7 else (1 if text == "" else None)
+    return int(text) if text.isdecimal() and len(text) <= 7 else (1 if text == "" else None)
 
 
 def _check_row(

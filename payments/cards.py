@@ -589,7 +589,7 @@ def _request_of(session: Session, attempt: CardAttempt | None, intent: IntentInf
     if attempt is not None:
         return session.get(PaymentRequest, attempt.request_id)
     raw = intent.metadata.get("choso_request_id", "")
-    request = session.get(PaymentRequest, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    request = session.get(PaymentRequest, int(raw)) if raw.isdecimal() and len(raw) < 10 else None
     if request is None or request.reference_code != intent.metadata.get("choso_reference"):
         return None
     return request

@@ -470,7 +470,7 @@ def _refund_for_provider(session: Session, info: cards.RefundInfo) -> Refund | N
     if found is not None:
         return found
     raw = info.metadata.get("choso_refund_id", "")
-    candidate = session.get(Refund, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    candidate = session.get(Refund, int(raw)) if raw.isdecimal() and len(raw) < 10 else None
     if candidate is None or candidate.method != RefundMethod.CARD:
         return None
     payment = session.get_one(Payment, candidate.payment_id)

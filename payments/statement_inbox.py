@@ -49,7 +49,7 @@ def scan(
     queued = known = rejected = 0
     if not root.is_dir():
         return InboxResult(0, 0, 0)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit()):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdecimal()):
         for path in sorted(_ready_files(folder, settle_seconds)):
             outcome = _take(session, int(folder.name), path)
             queued += outcome == "queued"

@@ -99,7 +99,7 @@ def _expected_row(row: list[str], column: dict[str, int], dates: dict[str, date 
     if reference is None:
         raise ValueError(f"reference {raw!r} is not a valid code")
     amount_text = row[column["amount_vnd"]].strip()
-    if not amount_text.isdigit() or int(amount_text) <= 0:
+    if not amount_text.isdecimal() or int(amount_text) <= 0:
         raise ValueError(f"amount_vnd {amount_text!r} must be a whole number of đồng above 0")
     name = (
         row[column["payer_name"]].strip()

@@ -201,9 +201,9 @@ def _create_notice(request: Request, session: Session, user: User, form: FormDat
         lines = [
             {"service_id": int(values[f"service_{i}"]), "quantity": int(values[f"quantity_{i}"] or "1")}
             for i in range(MAX_LINES)
-            if values[f"service_{i}"].isdigit() and len(values[f"service_{i}"]) < 10
+            if values[f"service_{i}"].isdecimal() and len(values[f"service_{i}"]) < 10
         ]
-        if any(not values[f"quantity_{i}"].isdigit() and values[f"quantity_{i}"] for i in range(MAX_LINES)):
+        if any(not values[f"quantity_{i}"].isdecimal() and values[f"quantity_{i}"] for i in range(MAX_LINES)):
             raise InvalidInput(N_("Enter a whole number."), field="lines")
         data = NoticeIn.model_validate({**{n: values[n] for n in NOTICE_FIELDS}, "lines": lines})
         notice = notices.issue_notice(
@@ -281,11 +281,13 @@ def _replace_receipt(
         notices.replace_receipt(session, user, receipt_id, data, actor=actor_of(request, user))
     except (ValidationError, DomainError) as exc:
         session.rollback()
-        if not notice_id.isdigit():
+        if not notice_id.isdecimal():
             raise
         context = {**_notice_context(session, user, int(notice_id)), "errors": form_errors_from(exc)}
         return render(request, "fees/notice.html", context, status=_status_of(exc))
-    return RedirectResponse(f"/fees/notices/{notice_id}" if notice_id.isdigit() else "/fees", status_code=303)
+    return RedirectResponse(
+        f"/fees/notices/{notice_id}" if notice_id.isdecimal() else "/fees", status_code=303
+    )
 
 
 # --- the catalogue --------------------------------------------------------------------------
@@ -380,7 +382,7 @@ def _save_service(
         payload["published"] = values["published"] == "on"
         for name in ("amount_vnd", "cap_vnd", "min_quantity", "max_quantity", "bank_account_id"):
             if name in payload:
-                if not payload[name].isdigit() or len(payload[name]) > 13:
+                if not payload[name].isdecimal() or len(payload[name]) > 13:
                     raise InvalidInput(N_("Enter a whole number."), field=name)
                 payload[name] = int(payload[name])
         data = ServiceIn.model_validate(payload)

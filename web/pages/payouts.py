@@ -82,7 +82,7 @@ async def create_batch(request: Request, session: DB, user: Staff) -> Response:
 def _create_batch(request: Request, session: Session, user: User, form: FormData) -> Response:
     chosen = form_text(form, "source_bank_account_id", 12)
     try:
-        if not chosen.isdigit() or not 1 <= int(chosen) <= MAX_ID:
+        if not chosen.isdecimal() or not 1 <= int(chosen) <= MAX_ID:
             raise InvalidInput(CHOOSE_ACCOUNT, field="source_bank_account_id")
         data = PayoutBatchIn(source_bank_account_id=int(chosen))
         batch = payouts.create_batch(session, user, data, actor=actor_of(request, user))
@@ -145,7 +145,7 @@ def _act(
         session.rollback()
         context = _batch_context(session, user, batch_id)
         errors = form_errors_from(exc)
-        context["errors"] = {int(line_id): next(iter(errors.values()))} if line_id.isdigit() else errors
+        context["errors"] = {int(line_id): next(iter(errors.values()))} if line_id.isdecimal() else errors
         context["values"] = {
             "line_id": line_id,
             **{k: form_text(form, k, 200) for k in ("bank_reference", "reason")},
@@ -156,7 +156,7 @@ def _act(
 
 
 def _line_of_batch(session: Session, user: User, batch_id: int, line_id: str) -> int:
-    if not line_id.isdigit() or not 1 <= int(line_id) <= MAX_ID:
+    if not line_id.isdecimal() or not 1 <= int(line_id) <= MAX_ID:
         raise NotFound(N_("No such payout line."))
     line = payouts.get_line_for(session, user, int(line_id))
     if line.batch_id != batch_id:

@@ -33,7 +33,7 @@ async def create_token(
     name = form_text(form, "name", 80)
     days_text = form_text(form, "expires_in_days", 4)
     try:
-        days = int(days_text) if days_text.isdigit() else 0
+        days = int(days_text) if days_text.isdecimal() else 0
         token, row = tokens.create_personal_token(
             session, user, actor_of(request, user), name=name, expires_in_days=days
         )
