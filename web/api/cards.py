@@ -26,6 +26,7 @@ from payments.refunds import RefundIn
 from web.actors import actor_of
 from web.api.schemas import ErrorOut
 from web.deps import DB, MAX_ID, ObjectId, api_reauthenticated, api_role, api_user
+from web.downloads import csv_attachment
 
 router = APIRouter(tags=["cards, refunds and payouts"])
 Caller = Annotated[User, Depends(api_user)]
@@ -182,14 +183,7 @@ def cancel_payout_batch(batch_id: ObjectId, request: Request, user: Staff, sessi
 )
 def export_payout_batch(batch_id: ObjectId, user: Staff, session: DB) -> Response:
     content = payouts.export_csv(session, user, batch_id)
-    return Response(
-        content.encode("utf-8-sig"),  # with a BOM: spreadsheet programs then read Vietnamese right
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f"attachment; filename=payout-{batch_id}.csv",
-            "Cache-Control": "private",
-        },
-    )
+    return csv_attachment(content, f"payout-{batch_id}.csv")
 
 
 @router.post("/payout-lines/{line_id}/settle", response_model=PayoutLineOut)

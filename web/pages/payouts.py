@@ -27,6 +27,7 @@ from payments import banks, payouts, qr_render
 from payments.payouts import FailLineIn, PayoutBatchIn, SettleLineIn
 from web.actors import actor_of
 from web.deps import DB, MAX_ID, ObjectId, page_reauthenticated, page_role
+from web.downloads import csv_attachment
 from web.pages.common import form_errors_from, form_text, render
 
 router = APIRouter()
@@ -200,14 +201,7 @@ async def fail_line(batch_id: ObjectId, request: Request, session: DB, user: Sta
 def export_batch(batch_id: ObjectId, session: DB, user: Staff) -> Response:
     """The batch for the bank's bulk-transfer upload (approved or later)."""
     content = payouts.export_csv(session, user, batch_id)
-    return Response(
-        content.encode("utf-8-sig"),  # with a BOM: spreadsheet programs then read Vietnamese right
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f"attachment; filename=payout-{batch_id}.csv",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return csv_attachment(content, f"payout-{batch_id}.csv")
 
 
 @router.get("/payouts/lines/{line_id}/qr.svg")
