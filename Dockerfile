@@ -9,8 +9,11 @@ COPY choso ./choso
 COPY market ./market
 COPY payments ./payments
 COPY matching ./matching
+COPY fees ./fees
+COPY operations ./operations
 COPY web ./web
-RUN pip install . && useradd --create-home --uid 1000 choso && mkdir -p /app/var && chown choso /app/var
+# warm-up: the matching solver's kernels are compiled into the image, not in the first round.
+RUN pip install . && choso match warm-up && useradd --create-home --uid 1000 choso && mkdir -p /app/var && chown choso /app/var
 USER choso
 
 EXPOSE 8000

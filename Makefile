@@ -16,12 +16,15 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The app's own dependencies (for `make run`), and those plus the test tools (for `make test`).
+# `choso match warm-up` compiles the matching solver's kernels once, so no round waits for it.
 $(RUNTIME): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/choso match warm-up
 	touch $@
 
 $(DEV): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/choso match warm-up
 	touch $@ $(RUNTIME)
 
 install: $(RUNTIME)

@@ -136,3 +136,11 @@ def explain(
         raise _fail(1, f"result does not fit the instance: {error}") from None
     for item in items:
         sys.stdout.write(json.dumps(asdict(item), ensure_ascii=False) + "\n")
+
+
+@app.command("warm-up")
+def warm_up() -> None:
+    """Compile the solver's kernels into the on-disk cache, so that no round waits for it."""
+    from matching.warm import warm_up as compile_kernels
+
+    typer.echo(f"solver kernels ready in {compile_kernels():.1f} s")

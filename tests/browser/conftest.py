@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Page
 from slugify import slugify
 
+from matching.warm import warm_up
 from tests import backend
 from tests.browser.support import CHROMIUM, VARIANTS, Variant, choose_language, requires_services, settle_jobs
 from tests.conftest import _TMP
@@ -79,7 +80,12 @@ def output_path(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, celery_worker: str) -> Iterator[Server]:
     """``choso serve`` for the whole session, on this run's database (and Redis queue, served by
-    the run's Celery worker, on the PostgreSQL backend)."""
+    the run's Celery worker, on the PostgreSQL backend).
+
+    The matching solver's kernels are compiled first, into the on-disk cache the server then
+    loads (as ``make install`` does): compiling inside journey 5's round request took longer than
+    a click may wait on a busy CI machine, whenever a kernel's source had changed."""
+    warm_up()
     log = tmp_path_factory.mktemp("browser-serve") / "serve.log"
     with running_server(log, env=server_env(**dict.fromkeys(OTHER_TESTS_STRIPE))) as server:
         yield server

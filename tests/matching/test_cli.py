@@ -74,3 +74,27 @@ def test_a_malformed_result_fails_the_check(tmp_path: Path) -> None:
     checked = run("check", instance, result)
     assert checked.returncode == 1
     assert checked.stderr.startswith("malformed result:")
+
+
+def test_warm_up_leaves_every_kernel_compiled_on_disk() -> None:
+    """After ``warm-up`` a fresh process solves without compiling: every kernel is in the cache.
+    (numba's dispatcher keeps one compiled signature per call; a cached one counts as loaded, a
+    compiled one shows in ``stats``' cache misses.)"""
+    warmed = run("warm-up")
+    assert warmed.returncode == 0, warmed.stderr
+    assert warmed.stdout.startswith("solver kernels ready in ")
+    probe = (
+        "from matching import kernels, simplex\n"
+        "from matching.warm import warm_up\n"
+        "warm_up()\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "found = [f for m in (kernels, simplex) for f in vars(m).values()]\n"
+        "jitted = [f for f in found if isinstance(f, CPUDispatcher)]\n"
+        "print(sum(sum(f.stats.cache_misses.values()) for f in jitted), len(jitted))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    misses, count = map(int, done.stdout.split())
+    assert count >= 10
+    assert misses == 0
