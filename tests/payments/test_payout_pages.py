@@ -289,3 +289,45 @@ def test_an_organisations_staff_pay_their_own_refund_batches_and_see_no_one_else
     other = factories.staff(OrganisationKind.PRODUCER)[1]
     assert logged_in(make_client, other).get("/payouts").status_code == 200
     assert logged_in(make_client, colleague).get("/payouts").status_code == 200
+
+
+def test_the_batch_list_pages_newest_first_and_shows_only_the_organisations_own(
+    make_client: Browser, db: Session
+) -> None:
+    """A page of 50 batches, newest first, then a link to the next; another organisation's
+    batches never appear on any page; a page past the end is empty, not an error."""
+    from web.pages.payouts import BATCHES_PER_PAGE
+
+    org, staff = factories.staff(OrganisationKind.PRODUCER)
+    other_org, _other_staff = factories.staff(OrganisationKind.PRODUCER)
+    own, theirs = factories.bank_account(org.id), factories.bank_account(other_org.id)
+    for index in range(BATCHES_PER_PAGE + 3):
+        db.add(
+            PayoutBatch(
+                organisation_id=org.id,
+                source_bank_account_id=own.id or 0,
+                status="cancelled",
+                total_vnd=1_000 + index,
+                created_by_id=staff.id or 0,
+            )
+        )
+    db.add(
+        PayoutBatch(
+            organisation_id=other_org.id, source_bank_account_id=theirs.id or 0, created_by_id=staff.id or 0
+        )
+    )
+    db.commit()
+    ids = sorted(b.id or 0 for b in db.exec(select(PayoutBatch).where(PayoutBatch.organisation_id == org.id)))
+    foreign = db.exec(select(PayoutBatch.id).where(PayoutBatch.organisation_id == other_org.id)).one()
+
+    browser = logged_in(make_client, staff)
+    listed = [re.findall(r'href="/payouts/(\d+)"', browser.get(f"/payouts?page={n}").text) for n in (1, 2, 3)]
+    first, second, third = ([int(i) for i in page] for page in listed)
+    assert first == ids[::-1][:BATCHES_PER_PAGE]
+    assert second == ids[::-1][BATCHES_PER_PAGE:]
+    assert third == [] and foreign not in first + second
+    assert 'href="?page=2"' in browser.get("/payouts").text
+    assert 'href="?page=1"' in browser.get("/payouts?page=2").text
+    assert 'href="?page=3"' not in browser.get("/payouts?page=2").text
+    assert browser.get("/payouts?page=0").status_code == 422
+    assert browser.get("/payouts?page=abc").status_code == 422

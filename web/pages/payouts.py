@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -49,6 +49,7 @@ LINE_STATUSES = {
 }
 LINE_KINDS = {"payout": N_("Payout"), "refund": N_("Refund")}
 CHOOSE_ACCOUNT = N_("Choose the bank account to pay out of.")
+BATCHES_PER_PAGE = 50
 
 
 def _bank_names() -> dict[str, str]:
@@ -58,10 +59,16 @@ def _bank_names() -> dict[str, str]:
 # --- the list: what is owed, the batches, a new batch ---------------------------------------------
 
 
-def _index_context(session: Session, user: User) -> dict[str, Any]:
+def _index_context(session: Session, user: User, page: int = 1) -> dict[str, Any]:
+    # One row more than a page tells whether there is a next one, without counting them all.
+    batches = payouts.list_batches_for(
+        session, user, limit=BATCHES_PER_PAGE + 1, offset=(page - 1) * BATCHES_PER_PAGE
+    )
     return {
         "owed": payouts.owed_for(session, user),
-        "batches": payouts.list_batches_for(session, user, limit=100),
+        "batches": batches[:BATCHES_PER_PAGE],
+        "page": page,
+        "has_next": len(batches) > BATCHES_PER_PAGE,
         "sources": payouts.source_accounts(session, user),
         "bank_names": _bank_names(),
         "batch_statuses": BATCH_STATUSES,
@@ -70,8 +77,13 @@ def _index_context(session: Session, user: User) -> dict[str, Any]:
 
 
 @router.get("/payouts", response_class=HTMLResponse)
-def payouts_page(request: Request, session: DB, user: Staff) -> HTMLResponse:
-    return render(request, "payments/payouts.html", _index_context(session, user))
+def payouts_page(
+    request: Request,
+    session: DB,
+    user: Staff,
+    page: Annotated[int, Query(ge=1, le=MAX_ID // BATCHES_PER_PAGE)] = 1,
+) -> HTMLResponse:
+    return render(request, "payments/payouts.html", _index_context(session, user, page))
 
 
 @router.post("/payouts", response_class=HTMLResponse)
