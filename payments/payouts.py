@@ -604,6 +604,36 @@ def owed_for(session: Session, user: User) -> list[Owed]:
     ]
 
 
+@dataclass(frozen=True)
+class WaitingRefund:
+    """A refund by bank transfer that no batch holds yet, and the account it will be paid out of
+    (the one its payment arrived on)."""
+
+    refund: Refund
+    source: BankAccount
+
+
+def refunds_waiting_for(session: Session, user: User, *, limit: int = 200) -> list[WaitingRefund]:
+    """Bank-transfer refunds not on any batch line yet, out of the accounts ``user`` draws
+    batches on (see ``source_accounts``): what the next batch of each account will pay."""
+    sources = {account.id: account for account in source_accounts(session, user)}
+    if not sources:
+        return []
+    rows = session.exec(
+        select(Refund, col(Payment.bank_account_id))
+        .join(Payment, col(Payment.id) == Refund.payment_id)
+        .where(
+            Refund.method == RefundMethod.BANK_TRANSFER,
+            Refund.status == RefundStatus.PENDING,
+            col(Payment.bank_account_id).in_(list(sources)),
+            col(Refund.id).not_in(select(PayoutLine.refund_id).where(col(PayoutLine.refund_id).is_not(None))),
+        )
+        .order_by(col(Refund.id))
+        .limit(limit)
+    ).all()
+    return [WaitingRefund(refund, sources[account_id]) for refund, account_id in rows]
+
+
 def source_accounts(session: Session, user: User) -> list[BankAccount]:
     """The active accounts ``user`` may draw a batch on: the platform's (operators) or the
     organisation's own (its staff, for its refunds by bank transfer)."""

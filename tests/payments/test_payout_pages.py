@@ -21,11 +21,11 @@ from choso.audit import SYSTEM, AuditEntry
 from choso.db import session_scope, utcnow
 from market.models import OrganisationKind, Role, User, UserSession
 from payments import ledger, payouts, vietqr
-from payments.models import BankAccount, PayoutBatch, PayoutLine
+from payments.models import BankAccount, Payment, PaymentRequest, PayoutBatch, PayoutLine
 from tests import factories
 from tests.conftest import wait_for_jobs
+from tests.payments.helpers import bearer, post_sepay, sepay_body
 from tests.payments.helpers import notice as bank_notice
-from tests.payments.helpers import post_sepay, sepay_body
 from tests.support import csrf_from, page_login
 
 pytestmark = pytest.mark.usefixtures("ledger_clean")
@@ -331,3 +331,41 @@ def test_the_batch_list_pages_newest_first_and_shows_only_the_organisations_own(
     assert 'href="?page=3"' not in browser.get("/payouts?page=2").text
     assert browser.get("/payouts?page=0").status_code == 422
     assert browser.get("/payouts?page=abc").status_code == 422
+
+
+def test_refunds_by_bank_transfer_wait_on_the_payouts_page_until_a_batch_takes_them(
+    client: TestClient, make_client: Browser, db: Session, market: Market
+) -> None:
+    """A refund by bank transfer is listed, with the payer's account and the account it will be
+    paid out of, to those who draw batches on that account (operators, for the platform's) and
+    to nobody else, until a batch holds it."""
+    first_id, first_staff, _own = market.orgs[0]
+    payment_id = db.exec(
+        select(Payment.id).join(PaymentRequest).where(PaymentRequest.payee_organisation_id == first_id)
+    ).one()
+    asked = client.post(
+        f"/api/v1/payments/{payment_id}/refunds",
+        json={
+            "amount_vnd": 40_000,
+            "reason": "Thiếu hàng",
+            "bank_bin": "970415",
+            "account_number": "1010101010",
+            "holder_name": "PHAM THI C",
+        },
+        headers={**bearer(first_staff), "Idempotency-Key": "waiting-refund-1"},
+    )
+    assert asked.status_code == 201, asked.text
+    refund_id = asked.json()["id"]
+
+    operator = logged_in(make_client, market.maker)
+    listed = operator.get("/payouts").text
+    assert 'class="waiting-refunds"' in listed and f"#{refund_id}</a>" in listed
+    assert "1010101010 · PHAM THI C" in listed
+    assert f'href="/payments/{payment_id}/refunds"' in listed
+    # The payee's staff draw batches on their own accounts only: the platform's refund is not theirs.
+    for person in (first_staff, market.orgs[1][1]):
+        assert "PHAM THI C" not in logged_in(make_client, person).get("/payouts").text
+
+    draw_up(operator, market.platform)
+    after = operator.get("/payouts").text
+    assert 'class="waiting-refunds"' not in after and "PHAM THI C" not in after, after

@@ -66,6 +66,7 @@ def _index_context(session: Session, user: User, page: int = 1) -> dict[str, Any
     )
     return {
         "owed": payouts.owed_for(session, user),
+        "waiting_refunds": payouts.refunds_waiting_for(session, user),
         "batches": batches[:BATCHES_PER_PAGE],
         "page": page,
         "has_next": len(batches) > BATCHES_PER_PAGE,
