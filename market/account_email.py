@@ -104,6 +104,22 @@ KINDS: dict[str, Kind] = {
         ),
         path="/password/forgot",
     ),
+    "totp_reset": Kind(
+        N_("Two-factor authentication of your Chợ Số account was reset"),
+        (
+            N_("Hello %(name)s,"),
+            N_(
+                "On %(when)s a Chợ Số operator removed the two-factor authentication of your "
+                "account, as asked when an authenticator is lost. Every browser and API token "
+                "of the account was logged out."
+            ),
+            N_(
+                "Log in with your password and set up two-factor authentication again with your "
+                "new phone. If you did not ask for this, change your password at once: %(link)s"
+            ),
+        ),
+        path="/password/forgot",
+    ),
 }
 
 

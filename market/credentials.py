@@ -33,6 +33,7 @@ from choso.i18n import N_
 from choso.settings import get_settings
 from market import security
 from market.models import ApiToken, Role, User, UserSession
+from market.totp_models import LoginChallenge
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,20 @@ def revoke_token(session: Session, user: User, token_id: int, *, actor: audit.Ac
         raise NotFound(N_("No such token."))
     _audit_revocation(session, user, actor, "api_token.revoke", "api_token", token_id)
     session.commit()
+
+
+def end_every_login(session: Session, user_id: int, now: datetime) -> tuple[int, int]:
+    """End every browser session and API token of the user, and the logins half-way through
+    their second step (market.totp), in the caller's transaction: (sessions, tokens) ended.
+    A password reset and an operator's reset of two-factor authentication do it."""
+    session.exec(delete(LoginChallenge).where(col(LoginChallenge.user_id) == user_id))  # type: ignore[call-overload]
+    sessions = session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))  # type: ignore[call-overload]
+    tokens = session.exec(  # type: ignore[call-overload]
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+    return sessions.rowcount or 0, tokens.rowcount or 0
 
 
 # --- shared ---------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ MESSAGES = {
     "bank_account_changed": N_("The bank account %(account)s of your organisation was changed by %(by)s."),
     "refund_completed": N_("A refund of %(amount)s for %(reference)s has been paid back."),
     "payout_account_changed": N_("Your organisation's payout account is now %(account)s, set by %(by)s."),
+    "totp_reset": N_(
+        "Two-factor authentication of your account was reset by the operator %(by)s. Set it up "
+        "again on the Two-factor authentication page."
+    ),
     "payout_settled": N_("A payout of %(amount)s to the account %(account)s has been made."),
     # reconciliation (payments.statement_import, payments.recon_reports): operators and the account's staff
     "statement_needs_review": N_(

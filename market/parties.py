@@ -96,6 +96,10 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == normalize_email(email))).first()
+
+
 def _apply_address(target: User | Organisation, address: AddressIn | None) -> None:
     if address is None:
         return

@@ -20,18 +20,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from choso import audit
 from choso.db import utcnow
 from choso.errors import DomainError, InvalidInput
 from choso.i18n import N_
 from choso.settings import get_settings
-from market import account_email, parties, security, throttle
+from market import account_email, credentials, parties, security, throttle
 from market.account_models import TokenPurpose
-from market.models import ApiToken, User, UserSession
-from market.totp_models import LoginChallenge
+from market.models import User
 
 HOUR = timedelta(hours=1)
 RESEND_MAX_PER_HOUR = 3
@@ -92,7 +90,7 @@ def reset_password(session: Session, token: str, password: str, *, ip_address: s
     user.password_hash = password_hash
     user.email_verified_at = user.email_verified_at or now  # the link came to this address
     session.add(user)
-    ended = _end_every_login(session, user.id or 0, now)
+    ended = credentials.end_every_login(session, user.id or 0, now)
     audit.record(
         session,
         audit.Actor(user.id, str(user.role), user.organisation_id, ip_address),
@@ -117,18 +115,6 @@ def _check_new_password(password: str, email: str) -> None:
     if not 8 <= len(password) <= 128:
         raise InvalidInput(N_("The password must have between 8 and 128 characters."), field="password")
     parties._check_password_quality(password, email)
-
-
-def _end_every_login(session: Session, user_id: int, now: object) -> tuple[int, int]:
-    # Logins half-way through their second step (market.totp) end too.
-    session.exec(delete(LoginChallenge).where(col(LoginChallenge.user_id) == user_id))  # type: ignore[call-overload]
-    sessions = session.exec(delete(UserSession).where(col(UserSession.user_id) == user_id))  # type: ignore[call-overload]
-    tokens = session.exec(  # type: ignore[call-overload]
-        update(ApiToken)
-        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
-    return sessions.rowcount or 0, tokens.rowcount or 0
 
 
 # --- e-mail verification --------------------------------------------------------------------

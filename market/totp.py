@@ -18,6 +18,11 @@ Rules:
   digests are kept, and each is spent by a conditional UPDATE (single use).
 * Every enrolment, failure, recovery-code use, regeneration and disabling writes an audit
   record in the transaction of the action. Each public function that changes data commits.
+* A user who lost their authenticator asks an operator: :func:`reset_by_operator` removes the
+  second factor (four eyes: never the operator's own; the route asks for the operator's recent
+  password), ends the user's sessions and tokens (a lost phone may hold one), is audited, and
+  tells the user by e-mail and notification. The user logs in with the password alone, then
+  enrols again (staff must, at that login).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -37,12 +43,13 @@ from sqlmodel import Session, col, select
 from choso import audit
 from choso.audit import Actor
 from choso.db import utcnow
-from choso.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
+from choso.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from choso.i18n import N_
+from choso.jobs import enqueue_after_commit
 from choso.settings import get_settings
-from market import security, throttle
+from market import account_email, credentials, security, throttle
 from market.credentials import STAFF_ROLES
-from market.models import User
+from market.models import Role, User
 from market.totp_models import LoginChallenge, RecoveryCode, TotpCredential
 
 ISSUER = "Chợ Số"
@@ -65,6 +72,12 @@ class TotpEnrolmentRequired(NotAuthenticated):
 
 class WrongCode(NotAuthenticated):
     code = "totp_invalid"
+
+
+class OwnSecondFactor(PermissionDenied):
+    """An operator may not reset their own second factor: another operator must (four eyes)."""
+
+    code = "four_eyes"
 
 
 # --- the secret, encrypted ------------------------------------------------------------------
@@ -160,6 +173,28 @@ def recovery_codes_left(session: Session, user: User) -> int:
     return len(rows)
 
 
+@dataclass(frozen=True)
+class SecondFactorState:
+    """What an operator sees of a user's second factor (never the secret or the codes)."""
+
+    user: User
+    enrolled: bool
+    pending: bool  # a secret shown for enrolment, not confirmed yet
+    recovery_codes_left: int
+    required: bool
+
+
+def state_of(session: Session, user_id: int) -> SecondFactorState:
+    """A user's second-factor state, for the operator's user page; NotFound if no such user."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(N_("No such user."))
+    row = find_credential(session, user_id)
+    enrolled = row is not None and row.confirmed_at is not None
+    left = recovery_codes_left(session, user) if enrolled else 0
+    return SecondFactorState(user, enrolled, row is not None and not enrolled, left, is_required(user))
+
+
 # --- enrolment --------------------------------------------------------------------------------
 
 
@@ -225,6 +260,53 @@ def disable(session: Session, user: User, actor: Actor) -> None:
     if removed:
         audit.record(session, actor, action="totp.disabled", object_type="user", object_id=user.id or 0)
     session.commit()
+
+
+def reset_by_operator(session: Session, operator: User, *, user_id: int, actor: Actor) -> User:
+    """Remove another user's second factor (a lost phone), end their logins, audit it and tell
+    them by e-mail and notification. Conflict if they have none; NotFound if no such user."""
+    if operator.role != Role.OPERATOR:
+        raise PermissionDenied(N_("Your role does not allow this."))
+    if user_id == operator.id:
+        raise OwnSecondFactor(N_("Another operator must reset your own two-factor authentication."))
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(N_("No such user."))
+    row = find_credential(session, user_id)
+    if row is None:
+        session.commit()  # nothing changed; a rollback would expire the operator the page shows
+        raise Conflict(N_("This user has no two-factor authentication to reset."))
+    now = utcnow()
+    codes_left = recovery_codes_left(session, user)
+    session.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
+    session.exec(delete(TotpCredential).where(col(TotpCredential.user_id) == user_id))
+    ended = credentials.end_every_login(session, user_id, now)
+    throttle.forget(session, [_attempt_limit(user)])
+    audit.record(
+        session,
+        actor,
+        action="totp.reset_by_operator",
+        object_type="user",
+        object_id=user_id,
+        before={"enrolled": row.confirmed_at is not None, "recovery_codes_left": codes_left},
+        after={"sessions_ended": ended[0], "tokens_revoked": ended[1]},
+    )
+    _announce_reset(session, user, operator, now)
+    session.commit()
+    return user
+
+
+def _announce_reset(session: Session, user: User, operator: User, now: datetime) -> None:
+    key = f"totp-reset:{user.id}:{now.isoformat()}"
+    account_email.queue(session, user, "totp_reset", dedupe_key=key, when=now.isoformat())
+    enqueue_after_commit(
+        session,
+        "market.deliver_notification",
+        user_id=user.id,
+        kind="totp_reset",
+        params={"by": operator.full_name},
+        dedupe_key=key,
+    )
 
 
 def _replace_recovery_codes(session: Session, user: User) -> list[str]:

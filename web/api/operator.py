@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import col, select
 
-from market import parties
+from market import parties, totp
 from market.models import Organisation, Role, User
 from web.actors import actor_of
-from web.api.schemas import UserOut
-from web.deps import DB, MAX_ID, api_role
+from web.api.schemas import ErrorOut, UserOut
+from web.deps import DB, MAX_ID, ObjectId, api_reauthenticated, api_role
 
 router = APIRouter(prefix="/operator", tags=["operator"])
 
 Operator = Annotated[User, Depends(api_role(Role.OPERATOR))]
+RecentOperator = Annotated[User, Depends(api_reauthenticated(Role.OPERATOR))]
+
+_TOTP_RESET_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorOut,
+        "description": "`reauthentication_required`: give the password again "
+        "(`POST /auth/reauthenticate`) or get a new token",
+    },
+    403: {
+        "model": ErrorOut,
+        "description": "Not an operator; `four_eyes`: one's own (another operator must)",
+    },
+    404: {"model": ErrorOut, "description": "No such user"},
+    409: {"model": ErrorOut, "description": "The user has no two-factor authentication"},
+}
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -41,3 +56,13 @@ def create_agency_officer(
     their own password. Audited."""
     officer = parties.create_agency_officer(session, operator, data, actor=actor_of(request, operator))
     return UserOut.of(officer, session.get(Organisation, officer.organisation_id))
+
+
+@router.delete("/users/{user_id}/totp", status_code=204, responses=_TOTP_RESET_ERRORS)
+def reset_totp(request: Request, user_id: ObjectId, operator: RecentOperator, session: DB) -> Response:
+    """Remove a user's two-factor authentication (a lost authenticator): they log in with the
+    password alone, and enrol again. Another operator's only (four eyes), with a token issued or
+    re-confirmed within `CHOSO_REAUTH_MINUTES`. Ends the user's sessions and tokens; audited
+    (`totp.reset_by_operator`); the user is told by e-mail and notification."""
+    totp.reset_by_operator(session, operator, user_id=user_id, actor=actor_of(request, operator))
+    return Response(status_code=204)

@@ -11,16 +11,17 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from choso.errors import DomainError
-from market import credentials, notifications, parties
+from market import credentials, notifications, parties, totp
 from market.models import Organisation, Product, Role, User
 from market.places import THANH_HOA, describe, wards_of
 from market.taxcode import format_tax_code
 from web.actors import actor_of
-from web.deps import DB, ObjectId, caller_credential, page_role, page_user
+from web.deps import DB, ObjectId, caller_credential, page_reauthenticated, page_role, page_user
 from web.pages.common import form_errors_from, form_text, render
 
 router = APIRouter()
 Operator = Annotated[User, Depends(page_role(Role.OPERATOR))]
+RecentOperator = Annotated[User, Depends(page_reauthenticated(Role.OPERATOR))]
 
 
 @router.get("/account", response_class=HTMLResponse)
@@ -118,3 +119,48 @@ async def operator_create_officer(request: Request, session: DB, operator: Opera
         context = {**_operator_context(session), "values": values, "errors": form_errors_from(exc)}
         return render(request, "operator.html", context, status=status)
     return RedirectResponse("/operator?created=1", status_code=303)
+
+
+# --- the operator's user page: a lost authenticator --------------------------------------------
+
+
+@router.get("/operator/users", response_class=HTMLResponse)
+def operator_find_user(request: Request, session: DB, _operator: Operator, email: str = "") -> Response:
+    """Find an account by its e-mail address and open its page."""
+    found = parties.find_user_by_email(session, email[:254]) if email.strip() else None
+    if found is not None:
+        return RedirectResponse(f"/operator/users/{found.id}", status_code=303)
+    context = {"state": None, "email": email[:254], "error": None}
+    return render(request, "account/operator_user.html", context, status=404 if email.strip() else 200)
+
+
+@router.get("/operator/users/{user_id}", response_class=HTMLResponse)
+def operator_user(request: Request, user_id: ObjectId, session: DB, _operator: Operator) -> HTMLResponse:
+    """One account as an operator sees it, with its two-factor authentication state."""
+    return _user_page(request, session, user_id)
+
+
+@router.post("/operator/users/{user_id}/totp/reset", response_class=HTMLResponse)
+def operator_reset_totp(
+    request: Request, user_id: ObjectId, session: DB, operator: RecentOperator
+) -> Response:
+    """Remove the user's second factor (a lost phone): another operator only, with the password
+    given recently; audited, and the user is told by e-mail."""
+    try:
+        totp.reset_by_operator(session, operator, user_id=user_id, actor=actor_of(request, operator))
+    except DomainError as exc:
+        if exc.status_code == 404:
+            raise
+        return _user_page(request, session, user_id, error=exc.translated(), status=exc.status_code)
+    return RedirectResponse(f"/operator/users/{user_id}?reset=1", status_code=303)
+
+
+def _user_page(
+    request: Request, session: DB, user_id: int, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    state = totp.state_of(session, user_id)
+    organisation = (
+        session.get(Organisation, state.user.organisation_id) if state.user.organisation_id else None
+    )
+    context = {"state": state, "organisation": organisation, "email": "", "error": error}
+    return render(request, "account/operator_user.html", context, status=status)
