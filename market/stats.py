@@ -10,15 +10,25 @@ Definitions (windows are ``[start, end)`` in UTC; callers draw them from local d
   suppressed by operations.opendata, never shown as such.
 
 ``producer_id`` restricts any figure to one producer's orders (its own dashboard).
+
+Account e-mail (market.account_email), for the control room and ``/metrics``:
+
+* e-mails waiting: neither sent nor given up, whenever queued (a window does not hide a
+  backlog); of them, those retrying (tried at least once: the SMTP server refused or was
+  down) and the age of the oldest;
+* e-mails failed: given up (a 5xx, the tries exhausted, or no active account) in the window.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, func, select
 
+from choso.db import utcnow
+from market.account_models import OutgoingEmail
 from market.models import Order, OrderLine, Organisation, Product, User
 
 PAID_STATES = ("paid", "accepted", "shipped", "delivered", "completed")
@@ -181,3 +191,66 @@ def user_names(session: Session, ids: list[int]) -> dict[int, tuple[str, str]]:
         return {}
     rows = session.exec(select(User.id, User.email, User.full_name).where(col(User.id).in_(ids))).all()
     return {uid: (email, name) for uid, email, name in rows}
+
+
+# --- account e-mail ---------------------------------------------------------------------------
+
+EMAIL_STATES = ("waiting", "failed")
+
+
+def _email_pending() -> list[Any]:
+    return [col(OutgoingEmail.sent_at).is_(None), col(OutgoingEmail.failed_at).is_(None)]
+
+
+def email_backlog(session: Session, start: datetime, end: datetime) -> dict[str, Any]:
+    """E-mails waiting (and retrying, and the oldest's age) now; e-mails given up in the window."""
+    waiting, oldest = session.exec(
+        select(func.count(), func.min(OutgoingEmail.created_at)).where(*_email_pending())
+    ).one()
+    retrying = session.exec(
+        select(func.count())
+        .select_from(OutgoingEmail)
+        .where(*_email_pending(), col(OutgoingEmail.attempts) > 0)
+    ).one()
+    failed = session.exec(
+        select(func.count()).select_from(OutgoingEmail).where(*_window(OutgoingEmail.failed_at, start, end))
+    ).one()
+    age = (utcnow() - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+    return {
+        "emails_waiting": int(waiting),
+        "emails_retrying": int(retrying),
+        "emails_oldest_seconds": round(max(age, 0.0), 1),
+        "emails_failed": int(failed),
+    }
+
+
+def list_emails(
+    session: Session, start: datetime, end: datetime, *, state: str | None, limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """E-mails waiting (any age) and those given up in the window, or one of the two
+    (``state``); oldest first. The recipient is named by user id, the message by its kind."""
+    waiting = and_(*_email_pending())
+    failed = and_(*_window(OutgoingEmail.failed_at, start, end))
+    condition = {"waiting": waiting, "failed": failed}.get(state or "", or_(waiting, failed))
+    total = session.exec(select(func.count()).select_from(OutgoingEmail).where(condition)).one()
+    rows = session.exec(
+        select(OutgoingEmail).where(condition).order_by(col(OutgoingEmail.id)).limit(limit).offset(offset)
+    ).all()
+    return [
+        {
+            "id": row.id,
+            "created_at": row.created_at,
+            "kind": row.kind,
+            "user_id": row.user_id,
+            "state": "failed" if row.failed_at is not None else "waiting",
+            "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at if row.failed_at is None else None,
+            "last_error": row.last_error,
+        }
+        for row in rows
+    ], int(total)
+
+
+def _aware(value: datetime) -> datetime:
+    # func.min() returns the raw column value: naive on SQLite (stored as UTC).
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

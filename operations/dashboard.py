@@ -59,6 +59,7 @@ def operator_view(session: Session, window: Window) -> dict[str, Any]:
         "system": {
             **system.outbox_backlog(session),
             "job_failures": system.failures(session, start, end),
+            **market_stats.email_backlog(session, start, end),
         },
     }
 
@@ -119,6 +120,10 @@ def _failures(session: Session, w: Window, _value: str | None, limit: int, offse
 
 def _outbox(session: Session, _w: Window, _value: str | None, limit: int, offset: int) -> Any:
     return system.list_outbox(session, limit=limit, offset=offset)
+
+
+def _emails(session: Session, w: Window, value: str | None, limit: int, offset: int) -> Any:
+    return market_stats.list_emails(session, w.start, w.end, state=value, limit=limit, offset=offset)
 
 
 def _rounds(session: Session, w: Window, _value: str | None, limit: int, offset: int) -> Any:
@@ -209,6 +214,22 @@ DRILLS: dict[str, Drill] = {
         N_("Jobs waiting in the outbox"),
         (("id", N_("Number")), ("created_at", N_("Since")), ("task", N_("Job"))),
         _outbox,
+    ),
+    "emails": Drill(
+        N_("Account e-mails waiting or failed"),
+        (
+            ("id", N_("Number")),
+            ("created_at", N_("Since")),
+            ("kind", N_("E-mail")),
+            ("user_id", N_("User")),
+            ("state", N_("Status")),
+            ("attempts", N_("Tries")),
+            ("next_attempt_at", N_("Next try")),
+            ("last_error", N_("Last error")),
+        ),
+        _emails,
+        "state",
+        market_stats.EMAIL_STATES,
     ),
     "rounds": Drill(
         N_("Matching rounds"),

@@ -7,7 +7,8 @@
 * ``/metrics`` (Prometheus text format): requests by method, route template and status, their
   latency, jobs run by task and outcome (choso.observability), and figures read from the
   database at scrape time — jobs waiting in the outbox and the age of the oldest, webhook
-  events not yet processed, unclaimed payments, failed jobs in the last hour.
+  events not yet processed, unclaimed payments, failed jobs in the last hour, account e-mails
+  waiting (and retrying, and the oldest's age) and given up in the last hour.
 * ``/metrics`` is not public. With ``CHOSO_METRICS_TOKEN`` set it wants
   ``Authorization: Bearer <token>`` (401 otherwise); without it, only a loopback client that
   came through no proxy (no ``X-Forwarded-For``/``Forwarded`` header) is answered, anyone else
@@ -48,6 +49,7 @@ from choso.db import new_session, utcnow
 from choso.errors import NotAuthenticated, NotFound
 from choso.i18n import N_
 from choso.settings import get_settings
+from market import stats as market_stats
 from operations import system
 from payments import stats as payments_stats
 
@@ -152,6 +154,7 @@ def _figures() -> list[tuple[str, str, float]]:
         waiting = payments_stats.waiting(session)
         hour = utcnow() - timedelta(hours=1)
         failed = sum(row["failures"] for row in system.failures(session, hour, utcnow()))
+        emails = market_stats.email_backlog(session, hour, utcnow())
     return [
         (
             "choso_outbox_jobs_waiting",
@@ -176,6 +179,22 @@ def _figures() -> list[tuple[str, str, float]]:
         ),
         ("choso_refunds_pending", "Refunds asked for, not yet sent.", waiting["refunds_pending"]),
         ("choso_job_failures_last_hour", "Jobs that failed in the last hour (all processes).", failed),
+        ("choso_emails_waiting", "Account e-mails neither sent nor given up.", emails["emails_waiting"]),
+        (
+            "choso_emails_retrying",
+            "Account e-mails waiting after the SMTP server refused or was down.",
+            emails["emails_retrying"],
+        ),
+        (
+            "choso_emails_oldest_seconds",
+            "Age of the oldest account e-mail waiting.",
+            emails["emails_oldest_seconds"],
+        ),
+        (
+            "choso_emails_failed_last_hour",
+            "Account e-mails given up in the last hour.",
+            emails["emails_failed"],
+        ),
     ]
 
 

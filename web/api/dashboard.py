@@ -23,7 +23,7 @@ router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 Operator = Annotated[User, Depends(api_role(Role.OPERATOR))]
 Caller = Annotated[User, Depends(api_user)]
 RangeName = Literal["today", "7d", "30d", "custom"]
-DrillKind = Literal["orders", "payments", "refunds", "webhooks", "job-failures", "outbox", "rounds"]
+DrillKind = Literal["orders", "payments", "refunds", "webhooks", "job-failures", "outbox", "emails", "rounds"]
 
 
 def window_of(
@@ -62,7 +62,8 @@ def operator_list(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> dict[str, Any]:
-    """A drill-down list: orders, payments, refunds, webhooks, job-failures, outbox or rounds."""
+    """A drill-down list: orders, payments, refunds, webhooks, job-failures, outbox, emails
+    (account e-mails waiting, and given up in the window; `filter` waiting or failed) or rounds."""
     _spec, rows, total = dashboard.drill(session, kind, chosen, filter, limit=limit, offset=offset)
     return jsonable_encoder(
         {
