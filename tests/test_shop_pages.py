@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from market.models import DeliveryOption, Order, OrderStatus, Role
 from payments.models import PaymentRequest
 from tests import factories
+from tests.downloads_helpers import assert_private_file
 from tests.shop_helpers import buy, buyer, pay, platform_account, producer
 from tests.support import WARD_HAC_THANH, csrf_from, page_login
 
@@ -148,7 +149,7 @@ def test_delivery_terms_and_sales_pages(make_client: Browser, db: Session) -> No
     assert bad.status_code == 422
     sales = browser.get("/shop/sales")
     assert sales.status_code == 200 and "/shop/sales.csv" in sales.text
-    assert browser.get("/shop/sales.csv").headers["content-type"].startswith("text/csv")
+    assert_private_file(browser.get("/shop/sales.csv"), "choso-sales.csv")
 
 
 def test_buyers_and_visitors_cannot_open_producer_pages(make_client: Browser) -> None:

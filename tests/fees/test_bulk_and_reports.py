@@ -18,6 +18,7 @@ from fees import recurring
 from fees.models import FeeNotice, FeeSchedule
 from payments import ledger
 from tests.conftest import wait_for_jobs
+from tests.downloads_helpers import assert_private_file
 from tests.fees import helpers
 from tests.payments.helpers import notice, post_sepay, sepay_body
 
@@ -131,17 +132,24 @@ def test_every_bad_row_is_reported_and_nothing_is_issued_until_chosen(
     from tests.support import page_login
 
     assert page_login(page_client, agency.officer.email).status_code == 303
-    rows_csv = page_client.get(f"/fees/bulk/{batch['id']}/rows.csv").content.decode("utf-8-sig")
+    rows_download = page_client.get(f"/fees/bulk/{batch['id']}/rows.csv")
+    assert_private_file(rows_download, f"kiem-tra-{batch['id']}.csv")  # payers' ids: never cached
+    rows_csv = rows_download.content.decode("utf-8-sig")
     cells = [cell for row in csv.reader(io.StringIO(rows_csv)) for cell in row]
     assert "'" + HYPERLINK in cells and HYPERLINK not in cells
-    book = openpyxl.load_workbook(io.BytesIO(page_client.get(f"/fees/bulk/{batch['id']}/rows.xlsx").content))
+    rows_xlsx = page_client.get(f"/fees/bulk/{batch['id']}/rows.xlsx")
+    assert_private_file(rows_xlsx, f"kiem-tra-{batch['id']}.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(rows_xlsx.content))
     values = [cell.value for row in book.active.iter_rows() for cell in row]
     assert "'" + HYPERLINK in values and HYPERLINK not in values
     today = datetime.now(UTC).date().isoformat()
     report_csv = client.get(f"/api/v1/fees/reports.csv?on={today}&period=month", headers=agency.auth)
+    month = f"{today[:8]}01-month"
+    assert_private_file(report_csv, f"bao-cao-thu-phi-{agency.org.id}-{month}.csv")
     cells = [cell for row in csv.reader(io.StringIO(report_csv.content.decode("utf-8-sig"))) for cell in row]
     assert "'" + HYPERLINK in cells and HYPERLINK not in cells
     report_xlsx = client.get(f"/api/v1/fees/reports.xlsx?on={today}&period=month", headers=agency.auth)
+    assert_private_file(report_xlsx, f"bao-cao-thu-phi-{agency.org.id}-{month}.xlsx")
     book = openpyxl.load_workbook(io.BytesIO(report_xlsx.content))
     values = [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
     assert "'" + HYPERLINK in values and HYPERLINK not in values

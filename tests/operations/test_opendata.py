@@ -62,6 +62,9 @@ def test_market_prices_suppress_cells_of_fewer_than_three_sellers(client: TestCl
     # The same as CSV, with a BOM and empty cells where suppressed.
     download = visitor.get("/api/v1/open-data/datasets/market-prices?format=csv")
     assert download.headers["content-type"].startswith("text/csv")
+    # Public and cacheable by design (web.api.opendata), unlike the private downloads.
+    assert download.headers["cache-control"] == "public, max-age=900"
+    assert download.headers["content-disposition"] == 'attachment; filename="market-prices.csv"'
     table = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
     assert {r["suppressed"] for r in table} == {"true", "false"}
     assert [r["quantity"] for r in table if r["suppressed"] == "true"] == [""]

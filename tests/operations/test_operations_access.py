@@ -18,6 +18,7 @@ from choso.audit import AuditEntry
 from choso.db import session_scope
 from market.models import OrganisationKind, Role, User
 from tests import factories
+from tests.downloads_helpers import assert_private_file
 from tests.payments.helpers import bearer
 from tests.support import csrf_from, page_login
 
@@ -163,11 +164,12 @@ def test_operator_pages_and_audit_search_and_export(client: TestClient, db: Sess
     page = client.get("/operator/audit?action=pilot.")
     assert page.status_code == 200 and "pilot.define" in page.text
     exported = client.post("/api/v1/operator/audit/export", json={"object_type": "test"}, headers=auth)
-    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert_private_file(exported, "audit-log.csv")
     rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert [(r["action"], r["object_id"]) for r in rows] == [("'=cmd|'/C calc'!A0", "'-1+1")]
     page_export = client.post("/operator/audit/export", data={"csrf_token": token, "action": "pilot."})
     assert page_export.status_code == 200 and "pilot.define" in page_export.text
+    assert_private_file(page_export, "audit-log.csv")
     db.rollback()
     exports = db.exec(select(AuditEntry).where(AuditEntry.action == "audit_log.export")).all()
     assert len(exports) == 2 and exports[0].after["filter"] == {"object_type": "test"}

@@ -24,6 +24,7 @@ from payments import ledger, payouts, vietqr
 from payments.models import BankAccount, Payment, PaymentRequest, PayoutBatch, PayoutLine
 from tests import factories
 from tests.conftest import wait_for_jobs
+from tests.downloads_helpers import assert_private_file
 from tests.payments.helpers import bearer, post_sepay, sepay_body
 from tests.payments.helpers import notice as bank_notice
 from tests.support import csrf_from, page_login
@@ -129,7 +130,7 @@ def test_one_operator_draws_a_batch_up_a_second_approves_it_and_each_line_is_pai
     assert (decoded.account, decoded.amount) == (lines[0].account_number, lines[0].amount_vnd)
 
     exported = checker.get(f"{batch_path}/lines.csv")
-    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert_private_file(exported, f"payout-{batch_path.rsplit('/', 1)[1]}.csv")
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert rows[0] == list(payouts.CSV_HEADER)
     assert {(row[3], row[5], row[6]) for row in rows[1:]} == {

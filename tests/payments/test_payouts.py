@@ -24,6 +24,7 @@ from payments.bank_feeds import BankNotification
 from payments.models import BankAccount, Payment, PayoutAccount, PayoutBatch, PayoutLine, Refund
 from tests import factories
 from tests.conftest import eventually, wait_for_jobs
+from tests.downloads_helpers import assert_private_file
 from tests.payments.helpers import SEPAY, bearer, post_sepay, sepay_body
 from tests.payments.helpers import notice as bank_notice
 from tests.support import csrf_from, page_login
@@ -141,7 +142,7 @@ def test_a_batch_from_draft_to_settled_moves_the_money_at_each_step(
     assert ledger.balance(db, ledger.bank(platform.id or 0)) == 425_000  # still in our account
 
     exported = client.get(f"/api/v1/payout-batches/{batch['id']}/lines.csv", headers=maker)
-    assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+    assert_private_file(exported, f"payout-{batch['id']}.csv")
     rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert rows[0][0] == "STT" and len(rows) == 3
     by_account = {row[3]: row for row in rows[1:]}

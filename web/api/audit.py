@@ -15,6 +15,7 @@ from operations import audit_log
 from web.actors import actor_of
 from web.api.schemas import Page
 from web.deps import DB, MAX_ID, api_role
+from web.downloads import csv_attachment
 
 router = APIRouter(prefix="/operator/audit", tags=["audit"])
 Operator = Annotated[User, Depends(api_role(Role.OPERATOR))]
@@ -80,8 +81,4 @@ def search_audit_log(
 def export_audit_log(request: Request, operator: Operator, session: DB, data: AuditFilterIn) -> Response:
     """Every matching record as CSV (UTF-8, formula injection neutralised); the export is audited."""
     body, _count = audit_log.export(session, actor_of(request, operator), data.as_filter())
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit-log.csv"', "Cache-Control": "no-store"},
-    )
+    return csv_attachment(body, "audit-log.csv")  # names people and addresses: never cached

@@ -38,6 +38,7 @@ from payments.schemas import ReceiptOut
 from web.actors import actor_of
 from web.api.schemas import Page
 from web.deps import DB, MAX_ID, ObjectId, api_role, api_user
+from web.downloads import XLSX, csv_attachment, file_attachment
 
 router = APIRouter(prefix="/fees", tags=["fees"])
 Caller = Annotated[User, Depends(api_user)]
@@ -266,7 +267,6 @@ def stop_schedule(schedule_id: ObjectId, request: Request, user: Officer, sessio
 
 # --- reports --------------------------------------------------------------------------------
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Period = Annotated[str, Query(pattern="^(day|month)$")]
 AgencyId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Day = Annotated[date, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
@@ -321,10 +321,7 @@ def report_file(
 def report_response(built: reports.Report, file_format: str) -> Response:
     period = f"{built.period.first.isoformat()}-{built.period.kind}"
     name = f"bao-cao-thu-phi-{built.agency_id}-{period}.{file_format}"
-    body = reports.to_xlsx(built) if file_format == "xlsx" else reports.to_csv(built)
-    media = XLSX if file_format == "xlsx" else "text/csv; charset=utf-8"
-    return Response(
-        body,
-        media_type=media,
-        headers={"Content-Disposition": f"attachment; filename={name}", "Cache-Control": "private, no-store"},
-    )
+    # Names payers and amounts: never cached (web.downloads).
+    if file_format == "xlsx":
+        return file_attachment(reports.to_xlsx(built), name, XLSX)
+    return csv_attachment(reports.to_csv(built), name)

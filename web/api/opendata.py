@@ -64,6 +64,8 @@ def dataset_rows(
     d = opendata.dataset(name)
     rows = opendata.rows_of(session, name, chosen)
     if format == "csv":
+        # Not web.downloads.csv_attachment: open data is public (no person in it; small cells
+        # suppressed) and meant to be cached like the JSON, so it keeps the CACHE headers.
         headers = {**CACHE, "Content-Disposition": f'attachment; filename="{name}.csv"'}
         return Response(opendata.to_csv(d, rows), media_type="text/csv; charset=utf-8", headers=headers)
     body = {

@@ -22,6 +22,7 @@ from web.actors import actor_of
 from web.api.schemas import ErrorOut, Page
 from web.api.shop_schemas import DeliveryOptionOut, OrderDetailOut, OrderOut, SalesSummaryOut, TransitionIn
 from web.deps import DB, MAX_ID, ObjectId, api_role, api_user
+from web.downloads import csv_attachment
 
 router = APIRouter(tags=["orders"])
 Caller = Annotated[User, Depends(api_user)]
@@ -88,11 +89,4 @@ def sales_summary(user: Producer, session: DB) -> SalesSummaryOut:
 )
 def sales_csv(user: Producer, session: DB) -> Response:
     """Every order line of the caller's business as CSV (UTF-8 with BOM, for spreadsheets)."""
-    return Response(
-        sales.csv_export(session, user),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": 'attachment; filename="choso-sales.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_attachment(sales.csv_export(session, user), "choso-sales.csv")  # buyers' names and phones

@@ -16,6 +16,7 @@ from market.models import Role, User
 from operations import audit_log
 from web.actors import actor_of
 from web.deps import DB, MAX_ID, page_role
+from web.downloads import csv_attachment
 from web.pages.common import form_text, render
 
 router = APIRouter()
@@ -69,8 +70,4 @@ async def audit_export(request: Request, session: DB, operator: Operator) -> Res
     body, _count = await run_in_threadpool(
         audit_log.export, session, actor_of(request, operator), _filter(values)
     )
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit-log.csv"', "Cache-Control": "no-store"},
-    )
+    return csv_attachment(body, "audit-log.csv")  # names people and addresses: never cached

@@ -32,6 +32,7 @@ from payments.receipt_render import render_receipt_pdf
 from web.actors import actor_of
 from web.api.fees import report_response
 from web.deps import DB, ObjectId, page_role, page_user_optional
+from web.downloads import XLSX, csv_attachment, file_attachment
 from web.pages.common import form_errors_from, form_text, render
 
 router = APIRouter()
@@ -410,12 +411,9 @@ def bulk_page(request: Request, session: DB, user: Reader) -> HTMLResponse:
 @router.get("/fees/bulk/template.csv")
 def bulk_template(_user: Officer) -> Response:
     example = ["Nguyễn Văn A", "038085012345", "", "0912345678", "", "CHO-2026-01-A01", "CHO", "1", "", ""]
-    body = tabular.to_csv(bulk.TEMPLATE_HEADER, [example])
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": "attachment; filename=mau-thong-bao-phi.csv"},
-    )
+    # Only a made-up example, but served to logged-in officers like the files they fill in:
+    # the same headers as every other download (web.downloads) rather than a cacheable exception.
+    return csv_attachment(tabular.to_csv(bulk.TEMPLATE_HEADER, [example]), "mau-thong-bao-phi.csv")
 
 
 @router.post("/fees/bulk", response_class=HTMLResponse)
@@ -469,18 +467,11 @@ def batch_rows_file(
 ) -> Response:
     """The upload's rows with their state and reasons, to correct and upload again."""
     header, rows = bulk.error_rows(bulk.get_batch_for(session, user, batch_id))
+    # Payers' names, id numbers and phones: never cached (it was cacheable before).
+    name = f"kiem-tra-{batch_id}.{file_format}"
     if file_format == "xlsx":
-        body, media = tabular.to_xlsx([("Kiem tra", header, rows)]), reports_xlsx()
-    else:
-        body, media = tabular.to_csv(header, rows), "text/csv; charset=utf-8"
-    disposition = f"attachment; filename=kiem-tra-{batch_id}.{file_format}"
-    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
-
-
-def reports_xlsx() -> str:
-    from web.api.fees import XLSX
-
-    return XLSX
+        return file_attachment(tabular.to_xlsx([("Kiem tra", header, rows)]), name, XLSX)
+    return csv_attachment(tabular.to_csv(header, rows), name)
 
 
 @router.post("/fees/bulk/{batch_id}/issue", response_class=HTMLResponse)

@@ -43,6 +43,7 @@ from web.deps import (
     read_cookie,
     set_cookie,
 )
+from web.downloads import csv_attachment
 from web.pages.common import form_errors_from, form_text, render
 
 router = APIRouter()
@@ -457,14 +458,7 @@ def sales_page(request: Request, session: DB, user: Producer) -> HTMLResponse:
 
 @router.get("/shop/sales.csv")
 def sales_csv(session: DB, user: Producer) -> Response:
-    return Response(
-        sales.csv_export(session, user),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": 'attachment; filename="choso-sales.csv"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return csv_attachment(sales.csv_export(session, user), "choso-sales.csv")  # buyers' names and phones
 
 
 def product_extras(session: Session, product: Product, user: User | None) -> dict[str, Any]:
