@@ -167,6 +167,9 @@ class Product(SQLModel, table=True):
         sa.CheckConstraint(
             f"price_vnd > 0 AND stock <= {MAX_LISTING_VALUE_VND} / price_vnd", name="stock_value_capped"
         ),
+        # Newest first (walked backwards): a search's page reads the newest listings and stops
+        # (market.search, the newest window; migration 0014).
+        sa.Index("ix_product_created_at_id", "created_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
