@@ -153,10 +153,12 @@ def wait_for_jobs(timeout: float = 30.0) -> None:
     try:
         while time.monotonic() < deadline:
             if client.llen(_QUEUE) == 0:
-                active = jobs.celery_app.control.inspect(
-                    destination=[WORKER_NAME], limit=1, timeout=2
-                ).active()
-                if active is not None and not any(active.values()):
+                # A job taken off the queue is first reserved (prefetched), then active: both
+                # must be empty, or a job between the two is missed (seen under load).
+                inspect = jobs.celery_app.control.inspect(destination=[WORKER_NAME], limit=1, timeout=2)
+                active = inspect.active()
+                reserved = inspect.reserved() if active is not None and not any(active.values()) else None
+                if reserved is not None and not any(reserved.values()) and client.llen(_QUEUE) == 0:
                     return
             time.sleep(0.05)
     finally:
