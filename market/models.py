@@ -203,6 +203,14 @@ sa.Index(
     postgresql_ops={"search_folded": "gin_trgm_ops"},
     sqlite_where=sa.text("0"),
 )
+# The same on the folded name (migration 0014): the name matches of a query read alone.
+sa.Index(
+    "ix_product_name_folded_trgm",
+    Product.__table__.c.name_folded,  # type: ignore[attr-defined]
+    postgresql_using="gin",
+    postgresql_ops={"name_folded": "gin_trgm_ops"},
+    sqlite_where=sa.text("0"),
+)
 # At most one platform organisation.
 sa.Index(
     "uq_organisation_platform",
