@@ -15,9 +15,16 @@ Rules:
 * results are ordered by rank (when searching), then the chosen sort, then the id, so that
   pagination is stable: no product appears on two pages or on none while nothing changes;
 * on PostgreSQL a trigram GIN index on ``search_folded`` (migration 0006) serves the word
-  conditions, so a search over 100,000 products reads only the candidate rows;
+  conditions, so a search over 100,000 products reads only the candidate rows, and one on
+  ``name_folded`` (migration 0014) the name matches of a many-word query;
 * a broad query is not counted to the end: past ``COUNT_CAP`` matches the total is a lower
-  bound, shown as "1,000+" (``Results.total_capped``).
+  bound, shown as "1,000+" (``Results.total_capped``);
+* a page in newest order is first looked for among the ``NEWEST_WINDOW`` newest listings,
+  read backwards along the (created_at, id) index (migration 0014): when they hold the whole
+  page it is the same page (every listing outside them is older), found without reading the
+  thousands of matches of a broad query; otherwise the page is read the ordinary way, and the
+  attempt costs about 2 ms. (The planner cannot estimate word conditions, so it cannot make
+  this choice itself.)
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.util import ClauseAdapter
 from sqlmodel import Session, col, func, select
 
 from market.models import Organisation, Product
@@ -198,7 +207,8 @@ def search_page(session: Session, filters: Filters, *, limit: int = 50, offset: 
     if words and (filters.sort or Sort.RELEVANCE) == Sort.RELEVANCE:
         rows = _ranked_page(session, filters, words, limit, offset)
     else:
-        rows = _page(session, filters, where, ordering(filters), limit, offset)
+        newest = words and filters.sort == Sort.NEWEST
+        rows = _page(session, filters, where, ordering(filters), limit, offset, newest=bool(newest))
     if 0 < len(rows) < limit or (not rows and not offset):
         return Results(rows, offset + len(rows))  # the last page: the total is in sight
     total = _count(session, filters, where, COUNT_CAP)
@@ -207,18 +217,76 @@ def search_page(session: Session, filters: Filters, *, limit: int = 50, offset: 
     return Results(rows, total)
 
 
+# How many of the newest listings a page in newest order first looks among: a page of 24 name
+# matches of a broad query (a few per cent of the listings) is found in the first few hundred.
+NEWEST_WINDOW = 2000
+# Every word narrows a query many times over: with more words the window rarely holds a page,
+# and the attempt (about 2 ms) is not made.
+WINDOW_MAX_WORDS = 3
+
+
+def _newest(size: int) -> tuple[Any, ClauseAdapter]:
+    """The ``size`` newest listings as a subquery (read backwards along the (created_at, id)
+    index), and the adapter that rewrites conditions on Product to conditions on it."""
+    recent = (
+        sa.select(Product.__table__)  # type: ignore[attr-defined]
+        .order_by(col(Product.created_at).desc(), col(Product.id).desc())
+        .limit(size)
+        .subquery("recent")
+    )
+    return recent, ClauseAdapter(recent)
+
+
 def _page(
-    session: Session, filters: Filters, where: list[Any], order: list[Any], limit: int, offset: int
+    session: Session,
+    filters: Filters,
+    where: list[Any],
+    order: list[Any],
+    limit: int,
+    offset: int,
+    *,
+    newest: bool = False,
 ) -> list[tuple[Product, Organisation]]:
     """The listings of one page, then their producers by id: joined in the same query, the
     planner (which cannot estimate word conditions well) may pick a join that reads every
-    producer for every match."""
+    producer for every match. With ``newest`` (``order`` is newest first), the page is first
+    looked for among the newest listings."""
     if limit <= 0:
         return []
-    statement = select(Product).where(*where).order_by(*order).limit(limit).offset(offset)
-    if filters.ward_code is not None:  # the only condition on the producer
-        statement = statement.join(Organisation, col(Organisation.id) == Product.producer_id)
+    products = _newest_page(session, filters, where, order, limit, offset) if newest else None
+    if products is None:
+        statement = select(Product).where(*where).order_by(*order).limit(limit).offset(offset)
+        if filters.ward_code is not None:  # the only condition on the producer
+            statement = statement.join(Organisation, col(Organisation.id) == Product.producer_id)
+        products = list(session.exec(statement).all())
+    return _with_producers(session, products)
+
+
+def _newest_page(
+    session: Session, filters: Filters, where: list[Any], order: list[Any], limit: int, offset: int
+) -> list[Product] | None:
+    """The page if the ``NEWEST_WINDOW`` newest listings hold all of it, else None. Every
+    listing outside them is older than all inside, so a full page from them is the page."""
+    if offset + limit > NEWEST_WINDOW // 4:  # deep pages: the window would rarely hold them
+        return None
+    if len(query_words(filters.query)) > WINDOW_MAX_WORDS:
+        return None
+    recent, adapter = _newest(NEWEST_WINDOW)
+    listing = aliased(Product, recent)
+    statement = (
+        select(listing)
+        .where(*(adapter.traverse(condition) for condition in where))
+        .order_by(*(adapter.traverse(key) for key in order))
+        .limit(limit)
+        .offset(offset)
+    )
+    if filters.ward_code is not None:
+        statement = statement.join(Organisation, col(Organisation.id) == listing.producer_id)
     products = list(session.exec(statement).all())
+    return products if len(products) == limit else None
+
+
+def _with_producers(session: Session, products: list[Product]) -> list[tuple[Product, Organisation]]:
     if not products:
         return []
     ids = {product.producer_id for product in products}
@@ -233,7 +301,7 @@ def _ranked_page(
     matches (rank 0), then the description-only matches (rank 1), each newest first."""
     newest = [col(Product.created_at).desc(), col(Product.id).desc()]
     in_name = _in_name(words)
-    first = _page(session, filters, [*conditions(filters), in_name], newest, limit, offset)
+    first = _page(session, filters, [*conditions(filters), in_name], newest, limit, offset, newest=True)
     if len(first) == limit:
         return first
     # how many name matches come before the description matches on this page's offset
@@ -243,7 +311,9 @@ def _ranked_page(
         else _count(session, filters, [*conditions(filters), in_name], offset)
     )
     rest_where = [*conditions(filters), sa.not_(in_name)]
-    rest = _page(session, filters, rest_where, newest, limit - len(first), max(0, offset - before))
+    rest = _page(
+        session, filters, rest_where, newest, limit - len(first), max(0, offset - before), newest=True
+    )
     return first + rest
 
 

@@ -224,6 +224,68 @@ def test_ranked_pages_cross_from_name_to_description_matches_without_gap_or_over
         assert seen == in_name + in_description, limit
 
 
+def test_looking_among_the_newest_first_finds_the_same_pages_and_counts(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Generated listings (ties in time, inactive ones, two producers); with a small window the
+    # newest-first attempt sometimes holds the page and sometimes not: both must agree with the
+    # ordinary plan (a window of 0) on every page, total and cap.
+    import random
+
+    rng = random.Random(14)
+    words = ["Gạo", "thơm", "Bưởi", "Luận Văn", "nem", "chua", "Cam", "đặc sản", "quà"]
+    producers = [factories.organisation(), factories.organisation()]
+    start = utcnow() - timedelta(days=3)
+    with session_scope() as session:
+        for n in range(300):
+            session.add(
+                Product(
+                    producer_id=rng.choice(producers).id or 0,
+                    name=" ".join(rng.sample(words, 2)) + f" {n}",
+                    description=" ".join(rng.sample(words, 3)),
+                    category=rng.choice(["rice", "fruit"]),
+                    unit="kg",
+                    price_vnd=rng.randrange(1, 20) * 1000,
+                    stock=5,
+                    ocop_stars=rng.choice([None, 3, 4, 5]),
+                    is_active=rng.random() > 0.1,
+                    created_at=start + timedelta(minutes=rng.randrange(60)),
+                )
+            )
+        session.commit()
+    monkeypatch.setattr(search, "COUNT_CAP", 15)
+    held: list[bool] = []
+    newest_page = search._newest_page
+
+    def recording(*args: object) -> list[Product] | None:
+        found = newest_page(*args)  # type: ignore[arg-type]
+        held.append(found is not None)
+        return found
+
+    monkeypatch.setattr(search, "_newest_page", recording)
+
+    def pages(filters: Filters, window: int) -> list[tuple[list[int], int, bool]]:
+        monkeypatch.setattr(search, "NEWEST_WINDOW", window)
+        found = []
+        for limit, offset in [(3, 0), (3, 3), (5, 5), (4, 6), (24, 0), (5, 200)]:
+            page = search.search_page(db, filters, limit=limit, offset=offset)
+            found.append(([p.id or 0 for p, _ in page.rows], page.total, page.total_capped))
+        return found
+
+    queries = ["gao", "gao thom", "thom gao", "buoi luan", "nem", "cam qua", "dac", "khong co"]
+    for query in queries:
+        for sort in [None, Sort.NEWEST, Sort.PRICE_ASC]:
+            for narrowing in [
+                {},
+                {"category": "rice"},
+                {"ocop_min": 4},
+                {"ward_code": factories.WARD_HAC_THANH},
+            ]:
+                filters = Filters(query=query, sort=sort, **narrowing)  # type: ignore[arg-type]
+                assert pages(filters, 40) == pages(filters, 0), filters
+    assert True in held and False in held  # both the window and the fallback were exercised
+
+
 def test_a_broad_search_counts_up_to_the_cap_and_says_so(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
