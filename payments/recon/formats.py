@@ -12,7 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
+from collections.abc import Iterable
 from datetime import date
+from itertools import repeat
 from pathlib import Path
 
 from payments.recon.camt import read_camt053
@@ -21,7 +24,7 @@ from payments.recon.model import ExpectedPayment, Statement
 from payments.recon.swift import read_mt940
 from payments.recon.tabular import LAYOUTS, Layout, csv_rows, read_table, xlsx_rows
 from payments.recon.text import decode, detect_encoding, nfc
-from payments.reference import is_valid_reference, normalise_reference
+from payments.reference import all_valid_references, is_valid_reference, normalise_reference
 
 FORMATS = ("auto", "camt053", "mt940", *LAYOUTS)
 
@@ -71,11 +74,23 @@ EXPECTED_HEADER = ("reference", "amount_vnd", "payer_name", "due_date")
 
 def read_expected(data: bytes) -> list[ExpectedPayment]:
     """Expected payments from ``reference,amount_vnd,payer_name,due_date`` (the last two may be empty)."""
-    reader = csv.reader(io.StringIO(decode(data), newline=""))
+    text = decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = [name.strip().lower() for name in next(reader, [])]
     if header[:2] != ["reference", "amount_vnd"]:
         raise StatementError(f"expected payments need the header {','.join(EXPECTED_HEADER)}", line=1)
     column = {name: header.index(name) for name in EXPECTED_HEADER if name in header}
+    try:
+        rows = list(reader)
+    except csv.Error:
+        rows = None
+    payments_at_once = _expected_columns(rows, column, len(header)) if rows is not None else None
+    if payments_at_once is not None:
+        return payments_at_once
+    # Something in the file is not the plain case (a blank or short row, a code to normalise, an
+    # error to report): row by row, from the start, so the first bad row is the one named.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
     dates: dict[str, date | None] = {"": None}
     payments: list[ExpectedPayment] = []
     seen: set[str] = set()
@@ -91,6 +106,43 @@ def read_expected(data: bytes) -> list[ExpectedPayment]:
         seen.add(payment.reference)
         payments.append(payment)
     return payments
+
+
+def _expected_columns(
+    rows: list[list[str]], column: dict[str, int], width: int
+) -> list[ExpectedPayment] | None:
+    """All rows checked and converted column by column (C loops, numpy for the check symbols), or
+    None when any row is not the plain case: every row as wide as the header, canonical codes
+    appearing once, amounts of digits only above 0, ISO due dates. The result is what
+    ``_expected_row`` makes of each row. Decoded text is NFC already; names are normalised again
+    (a no-op, as ``_expected_row`` does) after stripping."""
+    if not rows or set(map(len, rows)) != {width}:
+        return None
+    columns = list(zip(*rows, strict=True))
+    references = columns[column["reference"]]
+    if len(set(references)) != len(references) or not all_valid_references(references):
+        return None
+    amount_texts = columns[column["amount_vnd"]]
+    if not "".join(amount_texts).isdecimal():
+        return None
+    try:
+        amounts = list(map(int, amount_texts))
+    except ValueError:  # an empty cell, or too many digits
+        return None
+    if min(amounts) <= 0:
+        return None
+    names: Iterable[str] = repeat("")
+    if "payer_name" in column:
+        names = map(unicodedata.normalize, repeat("NFC"), map(str.strip, columns[column["payer_name"]]))
+    due_dates: Iterable[date | None] = repeat(None)
+    if "due_date" in column:
+        due_texts = list(map(str.strip, columns[column["due_date"]]))
+        try:
+            dates = {text: date.fromisoformat(text) if text else None for text in set(due_texts)}
+        except ValueError:
+            return None
+        due_dates = map(dates.__getitem__, due_texts)
+    return list(map(ExpectedPayment, references, amounts, names, due_dates))
 
 
 def _expected_row(row: list[str], column: dict[str, int], dates: dict[str, date | None]) -> ExpectedPayment:

@@ -21,7 +21,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from itertools import chain, islice
+from itertools import chain, islice, repeat
+from operator import itemgetter, sub
 from typing import Any
 
 from payments.recon.errors import StatementError
@@ -100,6 +101,7 @@ LAYOUTS = {layout.name: layout for layout in (VIETCOMBANK, BIDV, GENERIC)}
 _NON_WORD = re.compile(r"[^0-9A-Z]+")
 _HEADER_SEARCH_ROWS = 40
 _DATE_START = re.compile(r"\s*(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|\d{8}\b)")
+_CHUNK_ROWS = 500  # rows read column by column at a time (small: their cells are still in the CPU cache)
 _SUMMARY_WORDS = ("TONG", "TOTAL", "SO DU", "CONG PHAT SINH", "BALANCE", "OPENING", "CLOSING")
 
 
@@ -184,19 +186,27 @@ def _read_rows(
     date_column, is_date = columns["date"], _DATE_START.match
     lines = statement.lines
     append = lines.append
-    for line_number, cells in rows:
-        day = cells[date_column] if date_column < len(cells) else None
-        # The usual row has a date text; anything else may be blank, a total or a balance.
-        if not (type(day) is str and is_date(day)):
-            if not any(cells):
-                continue
-            if reader.is_summary(cells):
-                _read_label_row(statement, cells)
-                continue
-        try:
-            append(reader.line(len(lines) + 1, cells))
-        except (ValueError, IndexError) as error:
-            raise StatementError(f"{source}: {error}", line=line_number) from None
+    rows = iter(rows)
+    while chunk := list(islice(rows, _CHUNK_ROWS)):
+        # The usual chunk is read column by column; any other one row by row, which also names
+        # the first row that cannot be read.
+        at_once = reader.lines_at_once(len(lines) + 1, chunk)
+        if at_once is not None:
+            lines.extend(at_once)
+            continue
+        for line_number, cells in chunk:
+            day = cells[date_column] if date_column < len(cells) else None
+            # The usual row has a date text; anything else may be blank, a total or a balance.
+            if not (type(day) is str and is_date(day)):
+                if not any(cells):
+                    continue
+                if reader.is_summary(cells):
+                    _read_label_row(statement, cells)
+                    continue
+            try:
+                append(reader.line(len(lines) + 1, cells))
+            except (ValueError, IndexError) as error:
+                raise StatementError(f"{source}: {error}", line=line_number) from None
     if not statement.account and statement.lines:
         statement.account = statement.lines[0].account
     return statement
@@ -260,6 +270,94 @@ class _RowReader:
         if cached is None:
             cached = self.dates[text] = parse_date(text)
         return cached[0], cached[1], extra
+
+    def lines_at_once(
+        self, position: int, chunk: list[tuple[int, Sequence[Any]]]
+    ) -> list[StatementLine] | None:
+        """What ``line`` makes of each row of ``chunk`` (numbered from ``position``), computed a
+        column at a time: each distinct date, amount, account and time text is read once and the
+        rest are C loops (``map``). None unless every row is the plain case: all cells text, as
+        many as the header's columns, a readable date text in the date column (so no blank,
+        total or balance rows) and readable amounts; the caller then reads the chunk row by row."""
+        if not self.dates_cacheable:
+            return None
+        table = list(map(itemgetter(1), chunk))
+        widths = set(map(len, table))
+        if len(widths) != 1 or max(self.indexes) >= widths.pop():
+            return None
+        columns = list(zip(*table, strict=True))
+        if any(set(map(type, column)) != {str} for column in columns):
+            return None
+        count = len(table)
+        day_index, time_index, amount_index, credit_index, debit_index, *texts, account_index = self.indexes
+        try:
+            days = {text: self._day(text) for text in set(columns[day_index])}
+            if self.signed:
+                amounts = list(
+                    map(
+                        {text: self.amount(text) for text in set(columns[amount_index])}.__getitem__,
+                        columns[amount_index],
+                    )
+                )
+            else:
+                credits, debits = (
+                    self._amount_column(credit_index, columns),
+                    self._amount_column(debit_index, columns),
+                )
+                amounts = list(map(sub, map(abs, credits), map(abs, debits)))
+        except ValueError:
+            return None
+        booked = list(map(days.__getitem__, columns[day_index]))
+        memo, reference, name, account_of_other = [
+            self._text_column(columns, index, count) for index in texts
+        ]
+        repeated, own_account = self.repeated, self.statement.account
+        accounts = self._text_column(columns, account_index, count)
+        accounts = list(
+            map(
+                {text: repeated.setdefault(text, text) or own_account for text in set(accounts)}.__getitem__,
+                accounts,
+            )
+        )
+        times = self._text_column(columns, time_index, count)
+        times = list(map({text: repeated.setdefault(text, text) for text in set(times)}.__getitem__, times))
+        if "" in times:
+            times = [time or day[1] for time, day in zip(times, booked, strict=True)]
+        return list(
+            map(
+                StatementLine,
+                range(position, position + count),
+                map(itemgetter(0), booked),
+                amounts,
+                memo,
+                [text or None for text in reference],
+                name,
+                account_of_other,
+                accounts,
+                times,
+            )
+        )
+
+    def _day(self, text: str) -> tuple[date, str | None]:
+        if not _DATE_START.match(text):
+            raise ValueError(text)  # not a date: a blank, total or balance row, for the caller
+        cached = self.dates.get(text)
+        if cached is None:
+            cached = self.booked(text)[:2]
+        return cached
+
+    def _amount_column(self, index: int, columns: list[tuple[str, ...]]) -> list[int]:
+        if index < 0:
+            return [0] * len(columns[0])
+        return list(
+            map({text: self.amount(text) for text in set(columns[index])}.__getitem__, columns[index])
+        )
+
+    @staticmethod
+    def _text_column(columns: list[tuple[str, ...]], index: int, count: int) -> list[str]:
+        if index < 0:
+            return [""] * count
+        return list(map(unicodedata.normalize, repeat("NFC"), map(str.strip, columns[index])))
 
     def line(self, position: int, cells: Sequence[Any]) -> StatementLine:
         width = len(cells)
