@@ -115,13 +115,32 @@ def _expected_columns(
     None when any row is not the plain case: every row as wide as the header, canonical codes
     appearing once, amounts of digits only above 0, ISO due dates. The result is what
     ``_expected_row`` makes of each row. Decoded text is NFC already; names are normalised again
-    (a no-op, as ``_expected_row`` does) after stripping."""
+    (a no-op, as ``_expected_row`` does) after stripping. Rows are converted 1,000 at a time, so
+    that their cells are still in the CPU cache."""
     if not rows or set(map(len, rows)) != {width}:
         return None
-    columns = list(zip(*rows, strict=True))
-    references = columns[column["reference"]]
+    payments: list[ExpectedPayment] = []
+    references: list[str] = []
+    dates: dict[str, date | None] = {"": None}
+    for start in range(0, len(rows), _EXPECTED_BLOCK):
+        block = _expected_block(rows[start : start + _EXPECTED_BLOCK], column, dates)
+        if block is None:
+            return None
+        payments.extend(block[0])
+        references.extend(block[1])
     if len(set(references)) != len(references) or not all_valid_references(references):
         return None
+    return payments
+
+
+_EXPECTED_BLOCK = 1_000
+
+
+def _expected_block(
+    rows: list[list[str]], column: dict[str, int], dates: dict[str, date | None]
+) -> tuple[list[ExpectedPayment], tuple[str, ...]] | None:
+    columns = list(zip(*rows, strict=True))
+    references = columns[column["reference"]]
     amount_texts = columns[column["amount_vnd"]]
     if not "".join(amount_texts).isdecimal():
         return None
@@ -138,11 +157,12 @@ def _expected_columns(
     if "due_date" in column:
         due_texts = list(map(str.strip, columns[column["due_date"]]))
         try:
-            dates = {text: date.fromisoformat(text) if text else None for text in set(due_texts)}
+            for text in set(due_texts).difference(dates):
+                dates[text] = date.fromisoformat(text)
         except ValueError:
             return None
         due_dates = map(dates.__getitem__, due_texts)
-    return list(map(ExpectedPayment, references, amounts, names, due_dates))
+    return list(map(ExpectedPayment, references, amounts, names, due_dates)), references
 
 
 def _expected_row(row: list[str], column: dict[str, int], dates: dict[str, date | None]) -> ExpectedPayment:

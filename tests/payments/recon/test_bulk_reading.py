@@ -81,3 +81,12 @@ def test_a_bad_row_far_into_expected_payments_names_its_line() -> None:
     with pytest.raises(StatementError) as error:
         read_expected("\n".join(lines).encode())
     assert error.value.line == 1_101 and "must be a whole number" in str(error.value)
+
+
+def test_a_code_repeated_in_another_block_of_expected_payments_names_its_line() -> None:
+    expected = generate(1_200, 3).expected
+    lines = write_expected(expected).decode().splitlines()
+    lines[1_150] = lines[1_150].replace(expected[1_149].reference, expected[9].reference)
+    with pytest.raises(StatementError) as error:
+        read_expected("\n".join(lines).encode())
+    assert error.value.line == 1_151 and "appears twice" in str(error.value)
