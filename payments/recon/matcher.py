@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import filterfalse
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -97,7 +98,7 @@ def reconcile(
     for index, outcome in enumerate(outcomes):
         if outcome[2] is reference_rule:
             outcomes[index] = settled[outcome[1]]  # type: ignore[index]
-    missing = [reference for reference in book.by_reference if reference not in received]
+    missing = list(filterfalse(received.__contains__, book.by_reference))
     return Reconciliation(lines, outcomes, missing, dict(received))
 
 
@@ -113,6 +114,12 @@ def _first_pass(
     received: dict[str, int] = defaultdict(int)
     open_lines: list[int] = []
     first_position: dict[str, int] = {}
+    # _known_codes and _unmatched_without_known_code, inlined for memos with at most one window
+    # (most of them): the memo is canonicalised once and no function is called.
+    search = CODE_WINDOW.search
+    aliases, separators = CODE_ALIASES, CODE_SEPARATORS
+    matched, reference_rule = Category.MATCHED, Rule.REFERENCE
+    unmatched, unknown_rule = Category.UNMATCHED, Rule.UNKNOWN_REFERENCE
     for index, line in enumerate(lines):
         key = line.dedup_key()
         if key in first_position or key in seen:
@@ -128,14 +135,35 @@ def _first_pass(
         if amount < 0:
             append(_OUTGOING)
             continue
-        known = _known_codes(line.memo, book)
+        memo = line.memo
+        text = memo.upper().encode("ascii", "replace").translate(aliases, separators)
+        match = search(text)
+        if match is None:  # no window at all: candidate_codes(memo) would find none either
+            append(_NOTHING)
+            if amount > 0:
+                open_lines.append(index)
+            continue
+        if search(text, match.start() + 1) is None:  # one window, the only candidate code
+            window = match.group().decode()
+            if window in book and amount > 0:
+                received[window] += amount
+                append((matched, window, reference_rule, 1.0, (), None))
+                continue
+            if is_valid_reference(window):
+                append((unmatched, None, unknown_rule, 0.0, (window,), None))
+            else:
+                append(_NOTHING)
+            if amount > 0:
+                open_lines.append(index)
+            continue
+        known = _known_codes(memo, book)
         if len(known) == 1 and amount > 0:
             received[known[0]] += amount
-            append((Category.MATCHED, known[0], Rule.REFERENCE, 1.0, (), None))
+            append((matched, known[0], reference_rule, 1.0, (), None))
         elif len(known) > 1:
             append((Category.UNMATCHED, None, Rule.AMBIGUOUS, 0.0, tuple(known), None))
         else:
-            append(_unmatched_without_known_code(line.memo))
+            append(_unmatched_without_known_code(memo))
             if amount > 0:
                 open_lines.append(index)
     return outcomes, received, open_lines
@@ -173,12 +201,12 @@ def _settled(received: dict[str, int], book: dict[str, ExpectedPayment]) -> dict
     """The outcome of every rule-1 line of a reference: its final status, so the order of lines
     does not matter."""
     status: dict[str, _Outcome] = {}
+    matched, underpaid, overpaid = Category.MATCHED, Category.UNDERPAID, Category.OVERPAID
+    rule = Rule.REFERENCE
     for reference, amount in received.items():
         due = book[reference].amount_vnd
-        category = (
-            Category.MATCHED if amount == due else Category.UNDERPAID if amount < due else Category.OVERPAID
-        )
-        status[reference] = (category, reference, Rule.REFERENCE, 1.0, (), None)
+        category = matched if amount == due else underpaid if amount < due else overpaid
+        status[reference] = (category, reference, rule, 1.0, (), None)
     return status
 
 
