@@ -256,17 +256,7 @@ def _payout_lines(session: Session, batch: PayoutBatch) -> list[PayoutLine]:
 
 def _refund_lines(session: Session, batch: PayoutBatch) -> list[PayoutLine]:
     """Bank-transfer refunds of payments that arrived on this account, not on a line yet."""
-    waiting = session.exec(
-        select(Refund)
-        .join(Payment, col(Payment.id) == Refund.payment_id)
-        .where(
-            Refund.method == RefundMethod.BANK_TRANSFER,
-            Refund.status == RefundStatus.PENDING,
-            Payment.bank_account_id == batch.source_bank_account_id,
-            col(Refund.id).not_in(select(PayoutLine.refund_id).where(col(PayoutLine.refund_id).is_not(None))),
-        )
-        .order_by(col(Refund.id))
-    ).all()
+    waiting = [refund for refund, _account in _refunds_off_batches(session, [batch.source_bank_account_id])]
     return [
         PayoutLine(
             batch_id=batch.id or 0,
@@ -619,19 +609,29 @@ def refunds_waiting_for(session: Session, user: User, *, limit: int = 200) -> li
     sources = {account.id: account for account in source_accounts(session, user)}
     if not sources:
         return []
-    rows = session.exec(
+    rows = _refunds_off_batches(session, [account_id for account_id in sources if account_id], limit=limit)
+    return [WaitingRefund(refund, sources[account_id]) for refund, account_id in rows]
+
+
+def _refunds_off_batches(
+    session: Session, account_ids: list[int], *, limit: int | None = None
+) -> list[tuple[Refund, int]]:
+    """Pending bank-transfer refunds of payments that arrived on these accounts and that no
+    batch line holds yet, oldest first, each with that account's id: what a batch drawn up on
+    the account pays (``create_batch``), and what the payouts page shows as waiting."""
+    query = (
         select(Refund, col(Payment.bank_account_id))
         .join(Payment, col(Payment.id) == Refund.payment_id)
         .where(
             Refund.method == RefundMethod.BANK_TRANSFER,
             Refund.status == RefundStatus.PENDING,
-            col(Payment.bank_account_id).in_(list(sources)),
+            col(Payment.bank_account_id).in_(account_ids),
             col(Refund.id).not_in(select(PayoutLine.refund_id).where(col(PayoutLine.refund_id).is_not(None))),
         )
         .order_by(col(Refund.id))
-        .limit(limit)
-    ).all()
-    return [WaitingRefund(refund, sources[account_id]) for refund, account_id in rows]
+    )
+    rows = session.exec(query if limit is None else query.limit(limit)).all()
+    return [(refund, account_id or 0) for refund, account_id in rows]
 
 
 def source_accounts(session: Session, user: User) -> list[BankAccount]:
